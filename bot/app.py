@@ -1,0 +1,127 @@
+"""Factories: the Bot, the application context and the Dispatcher. No globals."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
+from aiogram.fsm.storage.memory import SimpleEventIsolation
+from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats
+from aiogram.utils.i18n import I18n
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.config import Settings
+from bot.context import AppContext
+from bot.db import migrate
+from bot.db.engine import create_engine, create_session_factory
+from bot.fsm_storage.sql import SqlStorage
+from bot.i18n import LANGUAGES, UserLocaleMiddleware, create_i18n
+from bot.middlewares.database import DatabaseMiddleware
+from bot.middlewares.events import EventLogMiddleware, HandlerNameMiddleware, InFlight
+from handlers import build_root_router
+
+logger = logging.getLogger(__name__)
+
+
+def create_bot(settings: Settings, session: AiohttpSession | None = None) -> Bot:
+    if session is None:
+        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    return Bot(
+        token=settings.bot_token.get_secret_value(),
+        session=session,
+        default=DefaultBotProperties(parse_mode=ParseMode.HTML),
+    )
+
+
+@dataclass
+class Runtime:
+    """Everything with a lifetime: opened by `open_runtime`, closed by its exit stack."""
+
+    settings: Settings
+    engine: AsyncEngine
+    app: AppContext
+    storage: BaseStorage
+    isolation: BaseEventIsolation
+    i18n: I18n
+    redis: Redis | None = None
+    in_flight: InFlight = field(default_factory=InFlight)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+async def open_runtime(settings: Settings, stack: AsyncExitStack, *,
+                       run_migrations: bool = True) -> Runtime:
+    engine = create_engine(settings.database_url)
+    stack.push_async_callback(engine.dispose)
+    if run_migrations:
+        await migrate.upgrade(engine)
+    session_factory = create_session_factory(engine)
+    app = AppContext(settings=settings, session_factory=session_factory)
+    ttl = timedelta(days=settings.fsm_ttl_days)
+    redis: Redis | None = None
+    storage: BaseStorage
+    isolation: BaseEventIsolation
+    if settings.redis_url:
+        from aiogram.fsm.storage.redis import RedisStorage
+
+        redis = Redis.from_url(settings.redis_url)
+        stack.push_async_callback(redis.aclose)
+        await redis.ping()
+        storage = RedisStorage(redis, state_ttl=ttl, data_ttl=ttl)
+        isolation = storage.create_isolation()
+    else:
+        storage = SqlStorage(session_factory, ttl)
+        isolation = SimpleEventIsolation()
+    stack.push_async_callback(isolation.close)
+    i18n = create_i18n(settings.default_locale)
+    return Runtime(settings=settings, engine=engine, app=app, storage=storage,
+                   isolation=isolation, i18n=i18n, redis=redis)
+
+
+def create_dispatcher(runtime: Runtime) -> Dispatcher:
+    dp = Dispatcher(
+        storage=runtime.storage,
+        events_isolation=runtime.isolation,
+        config=runtime.settings,
+        app=runtime.app,
+        runtime=runtime,
+    )
+    dp.update.outer_middleware(EventLogMiddleware(runtime.in_flight))
+    dp.update.outer_middleware(DatabaseMiddleware(runtime.app.session_factory))
+    UserLocaleMiddleware(runtime.i18n).setup(dp)
+    name_middleware = HandlerNameMiddleware()
+    for event_name, observer in dp.observers.items():
+        if event_name not in {"update", "error"}:
+            observer.middleware(name_middleware)
+    dp.include_router(build_root_router())
+    return dp
+
+
+def bot_commands(i18n: I18n, lang: str) -> list[BotCommand]:
+    with i18n.use_locale(lang):
+        return [
+            BotCommand(command="start", description=i18n.gettext("Main menu", locale=lang)),
+            BotCommand(command="settings",
+                       description=i18n.gettext("Language, phone, e-mail, my data", locale=lang)),
+            BotCommand(command="help", description=i18n.gettext("What the bot can do", locale=lang)),
+            BotCommand(command="cancel",
+                       description=i18n.gettext("Stop the current step", locale=lang)),
+        ]
+
+
+async def set_commands(bot: Bot, runtime: Runtime) -> None:
+    scope = BotCommandScopeAllPrivateChats()
+    await bot.set_my_commands(bot_commands(runtime.i18n, runtime.settings.default_locale),
+                              scope=scope)
+    for lang in LANGUAGES:
+        await bot.set_my_commands(bot_commands(runtime.i18n, lang), scope=scope,
+                                  language_code=lang)

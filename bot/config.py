@@ -1,0 +1,133 @@
+"""Settings read from the environment and `.env` (pydantic-settings).
+
+Every variable is documented in `.env.example`; a missing or malformed one stops the bot at
+start with one line naming it (see `bot.__main__`).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+TOKEN_RE = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{10,}$")
+# Telegram accepts 1-256 characters of A-Z, a-z, 0-9, _ and - in a webhook secret token.
+SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+    )
+
+    bot_token: SecretStr
+    telegram_api_url: str = "https://api.telegram.org"
+    database_url: str = "sqlite+aiosqlite:///data/bot.sqlite3"
+    redis_url: str | None = None
+
+    mode: Literal["polling", "webhook"] = "polling"
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_host: str = "0.0.0.0"  # noqa: S104 - the webhook server listens behind a proxy
+    webhook_port: int = Field(default=8080, ge=1, le=65535)
+    webhook_path: str = "/webhook"
+
+    default_locale: Literal["ru", "en"] = "ru"
+    privacy_policy_url: str = "https://example.org/privacy"
+    privacy_policy_version: str = "2026-11"
+
+    log_format: Literal["json", "console"] = "console"
+    log_file: Path | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    fsm_ttl_days: int = Field(default=30, ge=1)
+    shutdown_timeout: float = Field(default=10.0, gt=0)
+
+    @field_validator("bot_token")
+    @classmethod
+    def _token_shape(cls, value: SecretStr) -> SecretStr:
+        if not TOKEN_RE.match(value.get_secret_value()):
+            raise ValueError("must look like 123456789:AAE... (the token from @BotFather)")
+        return value
+
+    @field_validator("telegram_api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be an http(s) URL such as https://api.telegram.org")
+        return value.rstrip("/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _db_url(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("webhook_path")
+    @classmethod
+    def _webhook_path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("must start with /")
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _webhook_complete(self) -> Settings:
+        if self.mode == "webhook":
+            if not self.webhook_url:
+                raise ValueError("WEBHOOK_URL: required when MODE=webhook")
+            secret = self.webhook_secret.get_secret_value() if self.webhook_secret else ""
+            if not SECRET_RE.match(secret):
+                raise ValueError(
+                    "WEBHOOK_SECRET: required when MODE=webhook, 1-256 of A-Z a-z 0-9 _ -"
+                )
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message is one line naming the variable."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc)) from None
+
+
+def describe_validation_error(exc: Exception) -> str:
+    from pydantic import ValidationError
+
+    if not isinstance(exc, ValidationError):
+        return str(exc)
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]).upper()
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "missing":
+            msg = "is required but not set"
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(parts)

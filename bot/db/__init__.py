@@ -1,0 +1,1 @@
+"""Database: engine and session factory, ORM models, repositories (all SQL lives there)."""

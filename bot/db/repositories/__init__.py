@@ -1,0 +1,1 @@
+"""Repositories: every SQL statement of the bot lives here, and so does the commit."""

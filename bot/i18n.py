@@ -1,0 +1,97 @@
+"""Translations (gettext catalogs in locales/) and Babel formatting for the user's locale.
+
+Catalogs are compiled from the `.po` sources whenever a `.mo` is missing or older than its
+`.po`, at every start and in the tests, so a stale `.mo` can never be served.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from aiogram.types import TelegramObject, User
+from aiogram.utils.i18n import I18n, I18nMiddleware
+from babel.dates import format_date as babel_format_date
+from babel.dates import format_datetime as babel_format_datetime
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_currency, format_decimal
+
+LANGUAGES: tuple[str, ...] = ("ru", "en")
+DOMAIN = "messages"
+LOCALES_DIR = Path(os.environ.get("LOCALES_DIR", Path(__file__).resolve().parent.parent / "locales"))
+
+
+def compile_catalogs(locales_dir: Path = LOCALES_DIR) -> Path:
+    """Compile every `.po` that is newer than its `.mo`; returns the directory to load from.
+
+    When the source tree is read-only the catalogs are compiled into a temporary directory.
+    """
+    target_root = locales_dir
+    if not os.access(locales_dir, os.W_OK):
+        target_root = Path(tempfile.mkdtemp(prefix="gasbot-locales-"))
+    for po_path in sorted(locales_dir.glob(f"*/LC_MESSAGES/{DOMAIN}.po")):
+        lang = po_path.parent.parent.name
+        mo_path = target_root / lang / "LC_MESSAGES" / f"{DOMAIN}.mo"
+        if mo_path.exists() and mo_path.stat().st_mtime >= po_path.stat().st_mtime:
+            continue
+        mo_path.parent.mkdir(parents=True, exist_ok=True)
+        with po_path.open("rb") as src:
+            catalog = read_po(src, locale=lang)
+        tmp = mo_path.with_suffix(".mo.tmp")
+        with tmp.open("wb") as dst:
+            write_mo(dst, catalog, use_fuzzy=False)
+        tmp.replace(mo_path)
+    return target_root
+
+
+def create_i18n(default_locale: str = "ru", locales_dir: Path = LOCALES_DIR) -> I18n:
+    return I18n(path=compile_catalogs(locales_dir), default_locale=default_locale, domain=DOMAIN)
+
+
+def guess_language(tg_user: User | None, default: str) -> str:
+    code = (tg_user.language_code or "").split("-")[0].lower() if tg_user else ""
+    return code if code in LANGUAGES else default
+
+
+class UserLocaleMiddleware(I18nMiddleware):
+    """The stored language of a known user wins; otherwise Telegram's language_code if we speak
+    it; otherwise the operator's default."""
+
+    async def get_locale(self, event: TelegramObject, data: dict[str, Any]) -> str:
+        user = data.get("user")
+        if user is not None and user.language in LANGUAGES:
+            return str(user.language)
+        return guess_language(data.get("event_from_user"), self.i18n.default_locale)
+
+
+# --- Babel formatting -----------------------------------------------------------------------
+
+
+def fmt_money(amount: Decimal | int | float, locale: str) -> str:
+    """`1 956,85 ₽` in ru, `RUB 1,956.85` in en."""
+    return format_currency(Decimal(str(amount)), "RUB", locale=locale)
+
+
+def fmt_number(value: Decimal | int | float, locale: str, decimals: int | None = None) -> str:
+    if decimals is not None:
+        pattern = "#,##0" + ("." + "0" * decimals if decimals else "")
+        return format_decimal(Decimal(str(value)), format=pattern, locale=locale)
+    return format_decimal(Decimal(str(value)), locale=locale)
+
+
+def fmt_date(value: date, locale: str, fmt: str = "long") -> str:
+    return babel_format_date(value, format=fmt, locale=locale)
+
+
+def fmt_datetime(value: datetime, locale: str, fmt: str = "medium", tz: Any = None) -> str:
+    return babel_format_datetime(value, format=fmt, tzinfo=tz, locale=locale)
+
+
+def fmt_period(year: int, month: int, locale: str) -> str:
+    """A billing period as the month's stand-alone name and year: `ноябрь 2026`."""
+    return babel_format_date(date(year, month, 1), format="LLLL y", locale=locale)

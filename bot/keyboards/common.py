@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from aiogram.types import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    ReplyKeyboardMarkup,
+)
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import lazy_gettext as __
+
+from bot.callbacks import ConsentCB, LanguageCB, SkipEmailCB
+
+# Language names are endonyms: each is written in its own language, whatever the UI language.
+LANGUAGE_NAMES = {"ru": "🇷🇺 Русский", "en": "🇬🇧 English"}
+
+# Main menu entries, as lazy strings so the menu filters match in the user's language.
+MENU_SETTINGS = __("⚙️ Settings")
+MENU_HELP = __("❓ Help")
+
+
+def language_keyboard(current: str | None, origin: str) -> InlineKeyboardMarkup:
+    buttons = [
+        InlineKeyboardButton(
+            text=("✓ " if code == current else "") + name,
+            callback_data=LanguageCB(code=code, origin=origin).pack(),
+        )
+        for code, name in LANGUAGE_NAMES.items()
+    ]
+    return InlineKeyboardMarkup(inline_keyboard=[buttons])
+
+
+def consent_keyboard() -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [InlineKeyboardButton(text=_("✅ I agree"), callback_data=ConsentCB(accept=True).pack())],
+            [InlineKeyboardButton(text=_("✖️ Decline"), callback_data=ConsentCB(accept=False).pack())],
+        ]
+    )
+
+
+def share_phone_keyboard() -> ReplyKeyboardMarkup:
+    return ReplyKeyboardMarkup(
+        keyboard=[[KeyboardButton(text=_("📱 Share my phone number"), request_contact=True)]],
+        resize_keyboard=True,
+        is_persistent=True,
+        input_field_placeholder=_("Press the button below"),
+    )
+
+
+def skip_email_keyboard() -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[[InlineKeyboardButton(text=_("Skip ➡️"), callback_data=SkipEmailCB().pack())]]
+    )
+
+
+def main_menu() -> ReplyKeyboardMarkup:
+    """The main menu of a registered user. Features add their entry here as they land."""
+    return ReplyKeyboardMarkup(
+        keyboard=[[KeyboardButton(text=str(MENU_SETTINGS)), KeyboardButton(text=str(MENU_HELP))]],
+        resize_keyboard=True,
+        is_persistent=True,
+    )

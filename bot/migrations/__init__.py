@@ -1,0 +1,1 @@
+"""Alembic migrations, applied by `python -m bot migrate` and at every start."""

@@ -1,0 +1,94 @@
+"""Polling and webhook runners side by side. Both close what they open, in `finally`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from contextlib import AsyncExitStack
+
+from aiogram import Bot, Dispatcher
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
+from aiohttp import web
+
+from bot.app import Runtime, create_bot, create_dispatcher, open_runtime, set_commands
+from bot.config import Settings
+
+logger = logging.getLogger(__name__)
+
+
+async def _drain(runtime: Runtime) -> None:
+    if runtime.in_flight.count:
+        logger.info("waiting for %d update(s) in flight", runtime.in_flight.count)
+    if not await runtime.in_flight.drain(runtime.settings.shutdown_timeout):
+        logger.warning("shutdown timeout: %d update(s) still in flight", runtime.in_flight.count)
+
+
+async def run_polling(settings: Settings) -> None:
+    async with AsyncExitStack() as stack:
+        runtime = await open_runtime(settings, stack)
+        bot = create_bot(settings)
+        stack.push_async_callback(bot.session.close)
+        dp = create_dispatcher(runtime)
+        me = await bot.get_me()
+        # Polling and a webhook exclude each other; pending updates are kept on purpose.
+        await bot.delete_webhook(drop_pending_updates=False)
+        await set_commands(bot, runtime)
+        logger.info("polling as @%s", me.username)
+
+        async def on_shutdown() -> None:
+            await _drain(runtime)
+
+        dp.shutdown.register(on_shutdown)
+        await dp.start_polling(bot, handle_signals=True, close_bot_session=False)
+
+
+def create_webhook_app(bot: Bot, dp: Dispatcher, settings: Settings) -> web.Application:
+    assert settings.webhook_secret is not None
+    app = web.Application()
+    SimpleRequestHandler(
+        dispatcher=dp, bot=bot, secret_token=settings.webhook_secret.get_secret_value()
+    ).register(app, path=settings.webhook_path)
+    setup_application(app, dp, bot=bot)
+    return app
+
+
+async def run_webhook(settings: Settings) -> None:
+    assert settings.webhook_url is not None and settings.webhook_secret is not None
+    async with AsyncExitStack() as stack:
+        runtime = await open_runtime(settings, stack)
+        bot = create_bot(settings)
+        stack.push_async_callback(bot.session.close)
+        dp = create_dispatcher(runtime)
+        await set_commands(bot, runtime)
+        await bot.set_webhook(
+            url=settings.webhook_url.rstrip("/") + settings.webhook_path,
+            secret_token=settings.webhook_secret.get_secret_value(),
+            allowed_updates=dp.resolve_used_update_types(),
+            drop_pending_updates=False,
+        )
+        app = create_webhook_app(bot, dp, settings)
+        runner = web.AppRunner(app, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port)
+        await site.start()
+        logger.info("webhook listening on %s:%s%s", settings.webhook_host,
+                    settings.webhook_port, settings.webhook_path)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            logger.info("stopping: no new updates are taken")
+            await site.stop()  # stop accepting; then let the handlers in flight finish
+            await _drain(runtime)
+            await runner.cleanup()
+
+
+async def run(settings: Settings) -> None:
+    if settings.mode == "webhook":
+        await run_webhook(settings)
+    else:
+        await run_polling(settings)

@@ -1,0 +1,1 @@
+"""Conversation states: one module per conversation, states and typed data side by side."""

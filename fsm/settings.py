@@ -1,0 +1,8 @@
+from __future__ import annotations
+
+from aiogram.fsm.state import State, StatesGroup
+
+
+class SettingsStates(StatesGroup):
+    phone = State()
+    email = State()

@@ -1,0 +1,51 @@
+"""Commands that work in every state: /cancel and /help, plus the main-menu Help entry."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.enums import ChatType
+from aiogram.filters import Command
+from aiogram.fsm.context import FSMContext
+from aiogram.types import Message, ReplyKeyboardRemove
+from aiogram.utils.i18n import gettext as _
+
+from bot.db.models import User
+from bot.keyboards.common import MENU_HELP, main_menu
+
+
+async def show_help(message: Message) -> None:
+    await message.answer(
+        _(
+            "<b>What I can do</b>\n"
+            "I bring your gas supplier's personal cabinet into Telegram.\n\n"
+            "/start — registration and the main menu\n"
+            "/settings — language, phone, e-mail, delete my data\n"
+            "/cancel — stop the current step\n"
+            "/help — this help"
+        )
+    )
+
+
+def build_router() -> Router:
+    router = Router(name=__name__)
+    router.message.filter(F.chat.type == ChatType.PRIVATE)
+
+    @router.message(Command("cancel"))
+    async def cancel(message: Message, state: FSMContext, user: User | None) -> None:
+        had_state = await state.get_state() is not None
+        await state.clear()
+        text = _("Cancelled.") if had_state else _("There is nothing to cancel.")
+        if user is not None and user.is_registered:
+            await message.answer(text, reply_markup=main_menu())
+        else:
+            await message.answer(
+                text + "\n" + _("Send /start whenever you are ready."),
+                reply_markup=ReplyKeyboardRemove(),
+            )
+
+    @router.message(Command("help"))
+    @router.message(F.text == MENU_HELP)
+    async def help_command(message: Message) -> None:
+        await show_help(message)
+
+    return router

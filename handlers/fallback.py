@@ -1,0 +1,32 @@
+"""The catch-all router. It must stay last: it answers whatever no feature router took."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.enums import ChatType
+from aiogram.types import CallbackQuery, Message
+from aiogram.utils.i18n import gettext as _
+
+from bot.db.models import User
+from bot.keyboards.common import main_menu
+
+
+def build_router() -> Router:
+    router = Router(name=__name__)
+
+    @router.message(F.chat.type == ChatType.PRIVATE)
+    async def unknown_message(message: Message, user: User | None) -> None:
+        if user is None or not user.is_registered:
+            await message.answer(_("To get started, send /start."))
+            return
+        await message.answer(
+            _("I didn't get that. Choose an action in the menu below or see /help."),
+            reply_markup=main_menu(),
+        )
+
+    @router.callback_query()
+    async def stale_button(query: CallbackQuery) -> None:
+        # Buttons of old messages, or of a step the user has already left.
+        await query.answer(_("This button is no longer active."))
+
+    return router

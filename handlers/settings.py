@@ -1,0 +1,185 @@
+"""/settings: language, phone, e-mail, and deleting all personal data."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.enums import ChatType
+from aiogram.filters import Command
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+
+from bot.callbacks import LanguageCB, SettingsCB
+from bot.db.models import User
+from bot.filters import RegisteredUser
+from bot.keyboards.common import (
+    LANGUAGE_NAMES,
+    MENU_SETTINGS,
+    language_keyboard,
+    main_menu,
+    share_phone_keyboard,
+)
+from bot.keyboards.settings import (
+    delete_confirm_keyboard,
+    email_settings_keyboard,
+    settings_keyboard,
+)
+from bot.services import Services
+from bot.services.errors import ForeignContact, InvalidEmail, InvalidPhone
+from bot.services.users import mask_email, mask_phone
+from fsm.settings import SettingsStates
+
+
+def settings_text(user: User) -> str:
+    return _("⚙️ <b>Settings</b>\n\nLanguage: {language}\nPhone: {phone}\nE-mail: {email}").format(
+        language=LANGUAGE_NAMES.get(user.language, user.language),
+        phone=mask_phone(user.phone) if user.phone else _("not given"),
+        email=mask_email(user.email) if user.email else _("not given"),
+    )
+
+
+async def show_settings(message: Message, user: User) -> None:
+    await message.answer(settings_text(user), reply_markup=settings_keyboard(bool(user.email)))
+
+
+def build_router() -> Router:
+    router = Router(name=__name__)
+    router.message.filter(F.chat.type == ChatType.PRIVATE)
+    router.message.filter(RegisteredUser())
+    router.callback_query.filter(RegisteredUser())
+
+    @router.message(Command("settings"))
+    @router.message(F.text == MENU_SETTINGS)
+    async def settings_command(message: Message, state: FSMContext, user: User) -> None:
+        await state.clear()
+        await show_settings(message, user)
+
+    @router.callback_query(SettingsCB.filter(F.action == "lang"))
+    async def choose_language(query: CallbackQuery, user: User) -> None:
+        await query.answer()
+        if isinstance(query.message, Message):
+            await query.message.answer(
+                _("Choose your language:"), reply_markup=language_keyboard(user.language, "set")
+            )
+
+    @router.callback_query(LanguageCB.filter(F.origin == "set"))
+    async def language_changed(query: CallbackQuery, callback_data: LanguageCB,
+                               services: Services, user: User, i18n: I18n) -> None:
+        user = await services.users.choose_language(user.id, callback_data.code)
+        with i18n.use_locale(user.language):
+            await query.answer(LANGUAGE_NAMES.get(user.language, user.language))
+            if isinstance(query.message, Message):
+                await query.message.edit_reply_markup(reply_markup=None)
+                # A new message carries the main menu, re-labelled in the new language.
+                await query.message.answer(_("Language changed."), reply_markup=main_menu())
+                await show_settings(query.message, user)
+
+    @router.callback_query(SettingsCB.filter(F.action == "phone"))
+    async def change_phone(query: CallbackQuery, state: FSMContext) -> None:
+        await query.answer()
+        await state.set_state(SettingsStates.phone)
+        if isinstance(query.message, Message):
+            await query.message.answer(
+                _("Share your new phone number with the button below, or send /cancel."),
+                reply_markup=share_phone_keyboard(),
+            )
+
+    @router.message(SettingsStates.phone, F.contact)
+    async def phone_shared(message: Message, state: FSMContext, services: Services,
+                           user: User) -> None:
+        assert message.contact is not None
+        try:
+            await services.users.save_contact(
+                user, message.contact.phone_number, message.contact.user_id
+            )
+        except (ForeignContact, InvalidPhone):
+            await message.answer(
+                _("This is someone else's contact. I can only accept your own number: "
+                  "press the button below."),
+                reply_markup=share_phone_keyboard(),
+            )
+            return
+        await state.clear()
+        await message.answer(_("✅ Phone saved."), reply_markup=main_menu())
+        await show_settings(message, user)
+
+    @router.message(SettingsStates.phone)
+    async def phone_bad_input(message: Message) -> None:
+        await message.answer(
+            _("I need your phone number: press «📱 Share my phone number» below, "
+              "or send /cancel."),
+            reply_markup=share_phone_keyboard(),
+        )
+
+    @router.callback_query(SettingsCB.filter(F.action == "email"))
+    async def change_email(query: CallbackQuery, state: FSMContext, user: User) -> None:
+        await query.answer()
+        await state.set_state(SettingsStates.email)
+        if isinstance(query.message, Message):
+            await query.message.answer(
+                _("Send your new e-mail address, or /cancel."),
+                reply_markup=email_settings_keyboard(bool(user.email)),
+            )
+
+    @router.callback_query(SettingsCB.filter(F.action == "email_clear"))
+    async def clear_email(query: CallbackQuery, state: FSMContext, services: Services,
+                          user: User) -> None:
+        await services.users.clear_email(user)
+        await state.clear()
+        await query.answer(_("E-mail removed."))
+        if isinstance(query.message, Message):
+            await query.message.edit_reply_markup(reply_markup=None)
+            await show_settings(query.message, user)
+
+    @router.message(SettingsStates.email, F.text)
+    async def email_sent(message: Message, state: FSMContext, services: Services,
+                         user: User) -> None:
+        try:
+            await services.users.save_email(user, message.text or "")
+        except InvalidEmail:
+            await message.answer(
+                _("This doesn't look like an e-mail address (example: name@example.ru). "
+                  "Send it again or /cancel.")
+            )
+            return
+        await state.clear()
+        await message.answer(_("✅ E-mail saved."))
+        await show_settings(message, user)
+
+    @router.message(SettingsStates.email)
+    async def email_bad_input(message: Message) -> None:
+        await message.answer(_("Send your e-mail as text, or /cancel."))
+
+    @router.callback_query(SettingsCB.filter(F.action == "delete"))
+    async def delete_asked(query: CallbackQuery) -> None:
+        await query.answer()
+        if isinstance(query.message, Message):
+            await query.message.answer(
+                _("🗑 Delete all your data? Your phone, e-mail, linked accounts, queued "
+                  "readings, reminders and tickets will be removed and your consent withdrawn. "
+                  "This cannot be undone."),
+                reply_markup=delete_confirm_keyboard(),
+            )
+
+    @router.callback_query(SettingsCB.filter(F.action == "delete_no"))
+    async def delete_cancelled(query: CallbackQuery) -> None:
+        await query.answer(_("Nothing was deleted."))
+        if isinstance(query.message, Message):
+            await query.message.edit_reply_markup(reply_markup=None)
+
+    @router.callback_query(SettingsCB.filter(F.action == "delete_yes"))
+    async def delete_confirmed(query: CallbackQuery, state: FSMContext, services: Services,
+                               user: User) -> None:
+        await services.users.delete_all_data(user.id)
+        await state.clear()
+        await query.answer()
+        if isinstance(query.message, Message):
+            await query.message.edit_reply_markup(reply_markup=None)
+            await query.message.answer(
+                _("All your data has been deleted and your consent withdrawn. "
+                  "Send /start if you want to come back."),
+                reply_markup=ReplyKeyboardRemove(),
+            )
+
+    return router

@@ -1,0 +1,1 @@
+"""Test support: a recording fake Bot API session, a chat client, service availability."""

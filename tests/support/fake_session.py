@@ -1,0 +1,106 @@
+"""A Bot API session that never touches the network: it records every request, serialized
+exactly as aiogram's aiohttp session would send it, and answers with plausible results."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiogram import Bot
+from aiogram.client.session.base import BaseSession
+from aiogram.methods import TelegramMethod
+from aiogram.methods.base import TelegramType
+from aiogram.types import Chat, InlineKeyboardMarkup, Message, User
+
+
+@dataclass
+class Request:
+    method: str
+    obj: TelegramMethod[Any]
+    params: dict[str, str]
+    files: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str | None:
+        return getattr(self.obj, "text", None) or getattr(self.obj, "caption", None)
+
+    @property
+    def chat_id(self) -> int | None:
+        chat_id = getattr(self.obj, "chat_id", None)
+        return int(chat_id) if chat_id is not None else None
+
+
+class RecordingSession(BaseSession):
+    def __init__(self, bot_user: User) -> None:
+        super().__init__()
+        self.bot_user = bot_user
+        self.requests: list[Request] = []
+        self.sent: dict[tuple[int, int], Message] = {}
+        self._ids = itertools.count(1000)
+        self.checker: Any = None  # set to a SpecChecker to validate every request
+
+    async def close(self) -> None:
+        return None
+
+    async def stream_content(self, url: str, headers: dict[str, Any] | None = None,
+                             timeout: int = 30, chunk_size: int = 65536,
+                             raise_for_status: bool = True) -> AsyncGenerator[bytes, None]:
+        raise AssertionError("the fake session has no files to stream")
+        yield b""  # pragma: no cover
+
+    def _serialize(self, bot: Bot, method: TelegramMethod[Any]) -> tuple[dict[str, str],
+                                                                          dict[str, bytes]]:
+        files: dict[str, Any] = {}
+        params: dict[str, str] = {}
+        for key, value in method.model_dump(warnings=False).items():
+            prepared = self.prepare_value(value, bot=bot, files=files)
+            if prepared:
+                params[key] = prepared
+        return params, {k: v.read(bot) if hasattr(v, "read") else b"" for k, v in files.items()}
+
+    async def make_request(self, bot: Bot, method: TelegramMethod[TelegramType],
+                           timeout: int | None = None) -> TelegramType:
+        params, files = self._serialize(bot, method)
+        name = method.__api_method__
+        if self.checker is not None:
+            problems = self.checker.check(name, params, files)
+            assert not problems, f"{name}: {problems}"
+        self.requests.append(Request(name, method, params, files))
+        return self._answer(name, method)  # type: ignore[no-any-return]
+
+    def _message(self, chat_id: int, **kwargs: Any) -> Message:
+        chat_type = "private" if chat_id > 0 else "supergroup"
+        message = Message(
+            message_id=next(self._ids),
+            date=int(time.time()),
+            chat=Chat(id=chat_id, type=chat_type),
+            from_user=self.bot_user,
+            **kwargs,
+        )
+        self.sent[(chat_id, message.message_id)] = message
+        return message
+
+    def _answer(self, name: str, method: Any) -> Any:
+        markup = getattr(method, "reply_markup", None)
+        inline = markup if isinstance(markup, InlineKeyboardMarkup) else None
+        if name == "getMe":
+            return self.bot_user
+        if name == "sendMessage":
+            return self._message(int(method.chat_id), text=method.text, reply_markup=inline)
+        if name in {"sendPhoto", "sendDocument"}:
+            return self._message(int(method.chat_id), caption=method.caption, reply_markup=inline)
+        if name in {"editMessageText", "editMessageReplyMarkup", "editMessageCaption"}:
+            if method.chat_id is None:
+                return True
+            key = (int(method.chat_id), int(method.message_id))
+            old = self.sent.get(key)
+            text = getattr(method, "text", None) or (old.text if old else None)
+            updated = Message(message_id=key[1], date=int(time.time()),
+                              chat=Chat(id=key[0], type="private"), from_user=self.bot_user,
+                              text=text, reply_markup=inline)
+            self.sent[key] = updated
+            return updated
+        return True

@@ -1,0 +1,277 @@
+"""Registration end to end through the real Dispatcher, in both languages."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from bot.db.models import ConsentEvent, User
+from tests.support.leaks import remember
+
+PHONE = "+79161234567"
+EMAIL = "Ivan.Petrov@Example.RU"
+remember(PHONE.lstrip("+"), EMAIL, EMAIL.lower())
+
+
+async def get_user(env: Any, user_id: int) -> User | None:
+    async with env.runtime.app.session_factory() as session:
+        return await session.get(User, user_id)
+
+
+async def register(client: Any, language: str = "ru", email: str | None = EMAIL) -> None:
+    await client.send("/start")
+    await client.click("✓ 🇷🇺 Русский" if language == "ru" else "🇬🇧 English")
+    await client.click("✅ Согласен" if language == "ru" else "✅ I agree")
+    await client.share_contact(PHONE)
+    if email:
+        await client.send(email)
+    else:
+        await client.click("Пропустить ➡️" if language == "ru" else "Skip ➡️")
+
+
+async def test_full_registration_in_russian(bot_env: Any) -> None:
+    env = await bot_env()
+    client = env.client(language_code="ru")
+    await client.send("/start")
+    assert "Выберите язык" in client.last_text()
+    await client.click("✓ 🇷🇺 Русский")
+    assert "Согласие на обработку персональных данных" in client.last_text()
+    assert "https://example.org/privacy" in client.last_text()
+    await client.click("✅ Согласен")
+    assert "Поделитесь номером телефона" in client.last_text()
+    assert client.last_reply_keyboard() == ["📱 Поделиться номером"]
+    await client.share_contact(PHONE)
+    assert "e-mail" in client.last_text()
+    await client.send(EMAIL)
+    done = client.last_text()
+    assert "Регистрация завершена" in done
+    assert "+7 ••• ••• 45 67" in done
+    assert "i•••@example.ru" in done
+    assert client.last_reply_keyboard() == ["⚙️ Настройки", "❓ Помощь"]
+
+    user = await get_user(env, client.user.id)
+    assert user is not None and user.is_registered
+    assert user.phone == PHONE
+    assert user.email == EMAIL.lower()
+    assert user.language == "ru"
+    assert user.consent_version == env.settings.privacy_policy_version
+    # every callback query was answered
+    assert len(client.answered_callbacks()) == 2
+
+
+async def test_full_registration_in_english_with_skipped_email(bot_env: Any) -> None:
+    env = await bot_env()
+    client = env.client(language_code="de")  # neither ru nor en: the default (ru) is guessed
+    await client.send("/start")
+    assert "Выберите язык" in client.last_text()
+    await client.click("🇬🇧 English")
+    assert "Consent to personal data processing" in client.last_text()
+    await client.click("✅ I agree")
+    await client.share_contact(PHONE)
+    await client.click("Skip ➡️")
+    assert "Registration complete" in client.last_text()
+    assert "E-mail: not given" in client.last_text()
+    user = await get_user(env, client.user.id)
+    assert user is not None and user.email is None and user.language == "en"
+
+
+async def test_decline_consent_stores_nothing_personal(bot_env: Any) -> None:
+    env = await bot_env()
+    client = env.client()
+    await client.send("/start")
+    await client.click("✓ 🇷🇺 Русский")
+    await client.click("✖️ Отказаться")
+    assert "никаких персональных данных не сохранено" in client.last_text()
+    assert "/start" in client.last_text()
+    user = await get_user(env, client.user.id)
+    assert user is not None and user.phone is None and user.consent_at is None
+    # a contact sent now is not stored either
+    await client.share_contact(PHONE)
+    user = await get_user(env, client.user.id)
+    assert user is not None and user.phone is None
+    assert "/start" in client.last_text()
+
+
+async def test_foreign_contact_text_and_sticker_at_phone_step(bot_env: Any) -> None:
+    env = await bot_env()
+    client = env.client()
+    await client.send("/start")
+    await client.click("✓ 🇷🇺 Русский")
+    await client.click("✅ Согласен")
+    await client.share_contact("+79990000000", contact_user_id=777)
+    assert "Это чужой контакт" in client.last_text()
+    await client.send("+7 916 123-45-67")
+    assert "Не вводите номер вручную" in client.last_text()
+    await client.send_sticker()
+    assert "Нужен ваш номер телефона" in client.last_text()
+    user = await get_user(env, client.user.id)
+    assert user is not None and user.phone is None
+    await client.share_contact(PHONE)
+    user = await get_user(env, client.user.id)
+    assert user is not None and user.phone == PHONE
+
+
+async def test_invalid_email_then_valid(bot_env: Any) -> None:
+    env = await bot_env()
+    client = env.client()
+    await client.send("/start")
+    await client.click("✓ 🇷🇺 Русский")
+    await client.click("✅ Согласен")
+    await client.share_contact(PHONE)
+    for bad in ("not-an-email", "a@b", "ivan@@example.ru", "иван@пример"):
+        await client.send(bad)
+        assert "не похоже на адрес e-mail" in client.last_text(), bad
+    await client.send_photo()
+    assert "Отправьте e-mail текстом" in client.last_text()
+    await client.send(EMAIL)
+    assert "Регистрация завершена" in client.last_text()
+
+
+@pytest.mark.parametrize("step", ["language", "consent", "phone", "email"])
+async def test_sticker_at_each_step_keeps_the_step(bot_env: Any, step: str) -> None:
+    env = await bot_env()
+    client = env.client()
+    await client.send("/start")
+    expected_state = "RegistrationStates:language"
+    if step != "language":
+        await client.click("✓ 🇷🇺 Русский")
+        expected_state = "RegistrationStates:consent"
+    if step in ("phone", "email"):
+        await client.click("✅ Согласен")
+        expected_state = "RegistrationStates:phone"
+    if step == "email":
+        await client.share_contact(PHONE)
+        expected_state = "RegistrationStates:email"
+    before = len(client.texts())
+    await client.send_sticker()
+    assert len(client.texts()) == before + 1, "a sticker gets exactly one hint"
+    state = await env.dp.fsm.get_context(env.bot, client.user.id, client.user.id).get_state()
+    assert state == expected_state
+
+
+async def test_cancel_midway_then_start_again(bot_env: Any) -> None:
+    env = await bot_env()
+    client = env.client()
+    await client.send("/start")
+    await client.click("✓ 🇷🇺 Русский")
+    await client.click("✅ Согласен")
+    await client.send("/cancel")
+    assert "Отменено" in client.last_text()
+    state = await env.dp.fsm.get_context(env.bot, client.user.id, client.user.id).get_state()
+    assert state is None
+    await client.send("/start")
+    assert "Выберите язык" in client.last_text()
+
+
+async def test_start_when_registered_asks_nothing(bot_env: Any) -> None:
+    env = await bot_env()
+    client = env.client()
+    await register(client)
+    await client.send("/start")
+    assert "Здравствуйте, Иван!" in client.last_text()
+    assert client.last_reply_keyboard() == ["⚙️ Настройки", "❓ Помощь"]
+
+
+async def test_start_midway_resumes_the_step(bot_env: Any) -> None:
+    env = await bot_env()
+    client = env.client()
+    await client.send("/start")
+    await client.click("✓ 🇷🇺 Русский")
+    await client.click("✅ Согласен")
+    await client.send("/start")
+    assert client.texts()[-2] == "Продолжим с того места, где остановились."
+    assert "Поделитесь номером телефона" in client.last_text()
+
+
+async def test_stale_button_is_answered_and_harmless(bot_env: Any) -> None:
+    env = await bot_env()
+    client = env.client()
+    await client.send("/start")
+    language_message = client.bot_messages()[-1]
+    await client.click("✓ 🇷🇺 Русский")
+    consent_message = client.bot_messages()[-1]
+    await client.click("✅ Согласен")
+    # Old buttons pressed again, out of their step.
+    await client.click("🇬🇧 English", in_message=language_message)
+    await client.click("✖️ Отказаться", in_message=consent_message)
+    answers = client.answered_callbacks()
+    assert [a.obj.text for a in answers[-2:]] == ["Эта кнопка больше не действует."] * 2
+    user = await get_user(env, client.user.id)
+    assert user is not None and user.language == "ru" and user.consent_at is not None
+    state = await env.dp.fsm.get_context(env.bot, client.user.id, client.user.id).get_state()
+    assert state == "RegistrationStates:phone"
+
+
+async def test_restart_midway_resumes_same_step_sqlite(bot_env: Any) -> None:
+    env = await bot_env()
+    client = env.client()
+    await client.send("/start")
+    await client.click("✓ 🇷🇺 Русский")
+    await client.click("✅ Согласен")
+    async with AsyncExitStack() as stack:
+        env2 = await env.restart(stack)
+        client2 = env2.client()
+        await client2.share_contact(PHONE)
+        assert "e-mail" in client2.last_text()
+        await client2.send(EMAIL)
+        assert "Регистрация завершена" in client2.last_text()
+
+
+async def test_delete_my_data(bot_env: Any) -> None:
+    env = await bot_env()
+    client = env.client()
+    await register(client)
+    await client.send("/settings")
+    assert "Настройки" in client.last_text()
+    await client.click("🗑 Удалить мои данные")
+    assert "Удалить все ваши данные?" in client.last_text()
+    await client.click("Оставить данные")
+    assert await get_user(env, client.user.id) is not None
+    await client.click("🗑 Удалить мои данные")
+    await client.click("🗑 Да, удалить всё")
+    assert "Все ваши данные удалены" in client.last_text()
+    assert await get_user(env, client.user.id) is None
+    async with env.runtime.app.session_factory() as session:
+        actions = list(await session.scalars(
+            select(ConsentEvent.action).where(ConsentEvent.user_id == client.user.id)
+            .order_by(ConsentEvent.id)))
+    assert actions == ["given", "withdrawn"]
+    await client.send("/start")
+    assert "Выберите язык" in client.last_text()
+
+
+async def test_settings_change_language_email_and_phone(bot_env: Any) -> None:
+    env = await bot_env()
+    client = env.client()
+    await register(client)
+    await client.send("⚙️ Настройки")
+    await client.click("🌐 Язык")
+    await client.click("🇬🇧 English")
+    assert client.last_reply_keyboard() == ["⚙️ Settings", "❓ Help"]
+    assert "Language: 🇬🇧 English" in client.last_text()
+    await client.click("✉️ E-mail")
+    await client.send("broken@")
+    assert "doesn't look like an e-mail" in client.last_text()
+    await client.send("new.mail@example.org")
+    remember("new.mail@example.org")
+    user = await get_user(env, client.user.id)
+    assert user is not None and user.email == "new.mail@example.org"
+    await client.click("📱 Phone")
+    await client.send_sticker()
+    assert "I need your phone number" in client.last_text()
+    await client.share_contact("+79035550011")
+    remember("79035550011")
+    user = await get_user(env, client.user.id)
+    assert user is not None and user.phone == "+79035550011"
+    await client.send("/help")
+    assert "What I can do" in client.last_text()
+
+
+async def test_unregistered_user_cannot_open_settings(bot_env: Any) -> None:
+    env = await bot_env()
+    client = env.client()
+    await client.send("/settings")
+    assert client.last_text() == "Чтобы начать, отправьте /start."
