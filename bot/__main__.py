@@ -8,6 +8,7 @@ import sys
 
 from bot.cli import build_parser, dispatch_command
 from bot.config import ConfigError
+from bot.suppliers.loader import CatalogError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -16,6 +17,9 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(dispatch_command(args))
     except ConfigError as exc:
         print(f"Configuration error: {exc}", file=sys.stderr)
+        return 2
+    except CatalogError as exc:
+        print(f"Supplier catalog error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -20,7 +20,10 @@ from aiogram.utils.i18n import I18n
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.billing.registry import BillingRegistry
 from bot.config import Settings
+from bot.db.models import utcnow
+from bot.suppliers.loader import load_catalog
 from bot.context import AppContext
 from bot.db import migrate
 from bot.db.engine import create_engine, create_session_factory
@@ -65,7 +68,12 @@ async def open_runtime(settings: Settings, stack: AsyncExitStack, *,
     if run_migrations:
         await migrate.upgrade(engine)
     session_factory = create_session_factory(engine)
-    app = AppContext(settings=settings, session_factory=session_factory)
+    catalog = load_catalog(override=settings.suppliers_file)
+    clock = utcnow
+    billing = BillingRegistry(settings, catalog, session_factory, clock)
+    stack.push_async_callback(billing.close)
+    app = AppContext(settings=settings, session_factory=session_factory, catalog=catalog,
+                     billing=billing, clock=clock)
     ttl = timedelta(days=settings.fsm_ttl_days)
     redis: Redis | None = None
     storage: BaseStorage

@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     log_file: Path | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    suppliers_file: Path | None = None
+    billing_url: str | None = None
+    billing_token: SecretStr | None = None
+    billing_timeout: float = Field(default=5.0, gt=0)
+    max_accounts_per_user: int = Field(default=10, ge=1, le=100)
+
     fsm_ttl_days: int = Field(default=30, ge=1)
     shutdown_timeout: float = Field(default=10.0, gt=0)
 
@@ -75,6 +81,22 @@ class Settings(BaseSettings):
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
+
+    @field_validator("suppliers_file")
+    @classmethod
+    def _suppliers_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"file not found: {value}")
+        return value
+
+    @field_validator("billing_url")
+    @classmethod
+    def _billing_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be an http(s) URL")
+        return value.rstrip("/")
 
     @field_validator("webhook_path")
     @classmethod

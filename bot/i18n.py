@@ -19,7 +19,7 @@ from babel.dates import format_date as babel_format_date
 from babel.dates import format_datetime as babel_format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from babel.numbers import format_currency, format_decimal
+from babel.numbers import format_decimal
 
 LANGUAGES: tuple[str, ...] = ("ru", "en")
 DOMAIN = "messages"
@@ -73,8 +73,10 @@ class UserLocaleMiddleware(I18nMiddleware):
 
 
 def fmt_money(amount: Decimal | int | float, locale: str) -> str:
-    """`1 956,85 ₽` in ru, `RUB 1,956.85` in en."""
-    return format_currency(Decimal(str(amount)), "RUB", locale=locale)
+    """`1 956,85 ₽` in ru, `1,956.85 ₽` in en: Babel's digits and separators, and the rouble
+    sign in both (Babel's English data would write `RUB1,956.85`)."""
+    number = format_decimal(Decimal(str(amount)), format="#,##0.00", locale=locale)
+    return f"{number}\xa0₽"
 
 
 def fmt_number(value: Decimal | int | float, locale: str, decimals: int | None = None) -> str:

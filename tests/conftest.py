@@ -1,9 +1,10 @@
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
@@ -62,28 +63,31 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite3'}"
 
 
-@pytest.fixture
-async def postgres_url() -> AsyncIterator[str]:
-    """A fresh PostgreSQL database for one test, dropped afterwards."""
-    require_postgres()
+async def _pg_admin(sql: str) -> None:
     import asyncpg
 
+    admin = await asyncpg.connect(pg_url("postgres").replace("postgresql+asyncpg", "postgresql"))
+    try:
+        await admin.execute(sql)
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for one test, dropped afterwards.
+
+    Sync on purpose: the admin connection lives in its own short event loop, so it works from
+    sync and async tests alike."""
+    require_postgres()
     name = f"gasbot_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(pg_url("postgres").replace("postgresql+asyncpg", "postgresql"))
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
+    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
     yield pg_url(name)
-    admin = await asyncpg.connect(pg_url("postgres").replace("postgresql+asyncpg", "postgresql"))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """Repository tests run on both backends."""
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite3'}"
@@ -106,3 +110,5 @@ async def bot_env(sqlite_url: str) -> AsyncIterator[Callable[..., Any]]:
             return env
 
         yield factory
+        violations = [v for env in envs for v in env.session.violations]
+        assert not violations, f"Bot API spec violations: {violations}"

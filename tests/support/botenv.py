@@ -8,6 +8,7 @@ from aiogram.types import User
 
 from bot.app import Runtime, create_bot, create_dispatcher, open_runtime
 from bot.config import Settings
+from tests.botapi.spec import SpecChecker
 from tests.support.client import ChatClient
 from tests.support.fake_session import RecordingSession
 
@@ -26,12 +27,8 @@ class BotEnv:
     async def open(cls, settings: Settings, stack: AsyncExitStack) -> BotEnv:
         runtime = await open_runtime(settings, stack)
         session = RecordingSession(BOT_USER)
-        try:
-            from tests.botapi.spec import SpecChecker
-
-            session.checker = SpecChecker()
-        except ImportError:  # pragma: no cover - the harness module is always present
-            pass
+        # Every request of every conversation test is checked against the Bot API spec.
+        session.checker = SpecChecker.load()
         bot = create_bot(settings, session=session)
         dp = create_dispatcher(runtime)
         return cls(settings, runtime, dp, bot, session)

@@ -41,6 +41,7 @@ class RecordingSession(BaseSession):
         self.sent: dict[tuple[int, int], Message] = {}
         self._ids = itertools.count(1000)
         self.checker: Any = None  # set to a SpecChecker to validate every request
+        self.violations: list[str] = []
 
     async def close(self) -> None:
         return None
@@ -66,8 +67,9 @@ class RecordingSession(BaseSession):
         params, files = self._serialize(bot, method)
         name = method.__api_method__
         if self.checker is not None:
-            problems = self.checker.check(name, params, files)
-            assert not problems, f"{name}: {problems}"
+            # Recorded, not raised: the bot's error router would swallow an exception here.
+            # The bot_env fixture fails the test at teardown when anything was recorded.
+            self.violations += [f"{name}: {p}" for p in self.checker.check(name, params, files)]
         self.requests.append(Request(name, method, params, files))
         return self._answer(name, method)  # type: ignore[no-any-return]
 
