@@ -22,15 +22,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.billing.registry import BillingRegistry
 from bot.config import Settings
-from bot.db.models import utcnow
-from bot.suppliers.loader import load_catalog
 from bot.context import AppContext
 from bot.db import migrate
 from bot.db.engine import create_engine, create_session_factory
+from bot.db.models import utcnow
 from bot.fsm_storage.sql import SqlStorage
 from bot.i18n import LANGUAGES, UserLocaleMiddleware, create_i18n
 from bot.middlewares.database import DatabaseMiddleware
 from bot.middlewares.events import EventLogMiddleware, HandlerNameMiddleware, InFlight
+from bot.suppliers.loader import load_catalog
 from handlers import build_root_router
 
 logger = logging.getLogger(__name__)
@@ -120,7 +120,8 @@ def bot_commands(i18n: I18n, lang: str) -> list[BotCommand]:
             BotCommand(command="start", description=i18n.gettext("Main menu", locale=lang)),
             BotCommand(command="settings",
                        description=i18n.gettext("Language, phone, e-mail, my data", locale=lang)),
-            BotCommand(command="help", description=i18n.gettext("What the bot can do", locale=lang)),
+            BotCommand(command="help",
+                       description=i18n.gettext("What the bot can do", locale=lang)),
             BotCommand(command="cancel",
                        description=i18n.gettext("Stop the current step", locale=lang)),
         ]

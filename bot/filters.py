@@ -13,5 +13,7 @@ from bot.db.models import User
 class RegisteredUser(Filter):
     """Passes for a registered user; the fallback router tells everybody else to /start."""
 
-    async def __call__(self, event: TelegramObject, user: User | None = None) -> bool | dict[str, Any]:
+    async def __call__(
+        self, event: TelegramObject, user: User | None = None
+    ) -> bool | dict[str, Any]:
         return user is not None and user.is_registered

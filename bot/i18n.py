@@ -23,7 +23,9 @@ from babel.numbers import format_decimal
 
 LANGUAGES: tuple[str, ...] = ("ru", "en")
 DOMAIN = "messages"
-LOCALES_DIR = Path(os.environ.get("LOCALES_DIR", Path(__file__).resolve().parent.parent / "locales"))
+LOCALES_DIR = Path(
+    os.environ.get("LOCALES_DIR", Path(__file__).resolve().parent.parent / "locales")
+)
 
 
 def compile_catalogs(locales_dir: Path = LOCALES_DIR) -> Path:

@@ -33,8 +33,16 @@ def language_keyboard(current: str | None, origin: str) -> InlineKeyboardMarkup:
 def consent_keyboard() -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         inline_keyboard=[
-            [InlineKeyboardButton(text=_("✅ I agree"), callback_data=ConsentCB(accept=True).pack())],
-            [InlineKeyboardButton(text=_("✖️ Decline"), callback_data=ConsentCB(accept=False).pack())],
+            [
+                InlineKeyboardButton(
+                    text=_("✅ I agree"), callback_data=ConsentCB(accept=True).pack()
+                )
+            ],
+            [
+                InlineKeyboardButton(
+                    text=_("✖️ Decline"), callback_data=ConsentCB(accept=False).pack()
+                )
+            ],
         ]
     )
 
@@ -50,7 +58,9 @@ def share_phone_keyboard() -> ReplyKeyboardMarkup:
 
 def skip_email_keyboard() -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
-        inline_keyboard=[[InlineKeyboardButton(text=_("Skip ➡️"), callback_data=SkipEmailCB().pack())]]
+        inline_keyboard=[
+            [InlineKeyboardButton(text=_("Skip ➡️"), callback_data=SkipEmailCB().pack())]
+        ]
     )
 
 

@@ -8,7 +8,11 @@ from bot.callbacks import SettingsCB
 
 def settings_keyboard(has_email: bool) -> InlineKeyboardMarkup:
     rows = [
-        [InlineKeyboardButton(text=_("🌐 Language"), callback_data=SettingsCB(action="lang").pack())],
+        [
+            InlineKeyboardButton(
+                text=_("🌐 Language"), callback_data=SettingsCB(action="lang").pack()
+            )
+        ],
         [InlineKeyboardButton(text=_("📱 Phone"), callback_data=SettingsCB(action="phone").pack())],
         [InlineKeyboardButton(text=_("✉️ E-mail"), callback_data=SettingsCB(action="email").pack())],
         [

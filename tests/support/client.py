@@ -53,7 +53,7 @@ class ChatClient:
     async def send(self, text: str) -> list[Request]:
         entities = None
         if text.startswith("/"):
-            command = text.split()[0]
+            command = text.split(maxsplit=1)[0]
             entities = [MessageEntity(type="bot_command", offset=0, length=len(command))]
         return await self._feed(message=self._message(text=text, entities=entities))
 
