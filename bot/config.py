@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     @field_validator("bot_token")
     @classmethod
     def _token_shape(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError("is required but not set")
         if not TOKEN_RE.match(value.get_secret_value()):
             raise ValueError("must look like 123456789:AAE... (the token from @BotFather)")
         return value
