@@ -26,6 +26,7 @@ from bot.context import AppContext
 from bot.db import migrate
 from bot.db.engine import create_engine, create_session_factory
 from bot.db.models import utcnow
+from bot.event_store import EventStore
 from bot.fsm_storage.sql import SqlStorage
 from bot.i18n import LANGUAGES, UserLocaleMiddleware, create_i18n
 from bot.middlewares.database import DatabaseMiddleware
@@ -57,6 +58,7 @@ class Runtime:
     isolation: BaseEventIsolation
     i18n: I18n
     redis: Redis | None = None
+    events: EventStore | None = None
     in_flight: InFlight = field(default_factory=InFlight)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -91,8 +93,11 @@ async def open_runtime(settings: Settings, stack: AsyncExitStack, *,
         isolation = SimpleEventIsolation()
     stack.push_async_callback(isolation.close)
     i18n = create_i18n(settings.default_locale)
+    events = EventStore(session_factory, clock, timedelta(days=settings.event_retention_days))
+    events.start()
+    stack.push_async_callback(events.close)
     return Runtime(settings=settings, engine=engine, app=app, storage=storage,
-                   isolation=isolation, i18n=i18n, redis=redis)
+                   isolation=isolation, i18n=i18n, redis=redis, events=events)
 
 
 def create_dispatcher(runtime: Runtime) -> Dispatcher:
@@ -103,7 +108,8 @@ def create_dispatcher(runtime: Runtime) -> Dispatcher:
         app=runtime.app,
         runtime=runtime,
     )
-    dp.update.outer_middleware(EventLogMiddleware(runtime.in_flight))
+    sink = runtime.events.record if runtime.events else None
+    dp.update.outer_middleware(EventLogMiddleware(runtime.in_flight, sink=sink))
     dp.update.outer_middleware(DatabaseMiddleware(runtime.app.session_factory))
     UserLocaleMiddleware(runtime.i18n).setup(dp)
     name_middleware = HandlerNameMiddleware()
@@ -118,6 +124,10 @@ def bot_commands(i18n: I18n, lang: str) -> list[BotCommand]:
     with i18n.use_locale(lang):
         return [
             BotCommand(command="start", description=i18n.gettext("Main menu", locale=lang)),
+            BotCommand(command="link",
+                       description=i18n.gettext("Link a gas account", locale=lang)),
+            BotCommand(command="accounts",
+                       description=i18n.gettext("My accounts", locale=lang)),
             BotCommand(command="settings",
                        description=i18n.gettext("Language, phone, e-mail, my data", locale=lang)),
             BotCommand(command="help",

@@ -18,55 +18,22 @@ TOKEN_RE = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{10,}$")
 SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 
-class Settings(BaseSettings):
+class ToolSettings(BaseSettings):
+    """What the operator commands (migrate, demo-accounts, logs, reminders) need: storage,
+    catalog and logging, and no bot token. The bot's `Settings` extend it."""
+
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
     )
 
-    bot_token: SecretStr
-    telegram_api_url: str = "https://api.telegram.org"
     database_url: str = "sqlite+aiosqlite:///data/bot.sqlite3"
     redis_url: str | None = None
-
-    mode: Literal["polling", "webhook"] = "polling"
-    webhook_url: str | None = None
-    webhook_secret: SecretStr | None = None
-    webhook_host: str = "0.0.0.0"  # noqa: S104 - the webhook server listens behind a proxy
-    webhook_port: int = Field(default=8080, ge=1, le=65535)
-    webhook_path: str = "/webhook"
-
-    default_locale: Literal["ru", "en"] = "ru"
-    privacy_policy_url: str = "https://example.org/privacy"
-    privacy_policy_version: str = "2026-11"
+    suppliers_file: Path | None = None
 
     log_format: Literal["json", "console"] = "console"
     log_file: Path | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-
-    suppliers_file: Path | None = None
-    billing_url: str | None = None
-    billing_token: SecretStr | None = None
-    billing_timeout: float = Field(default=5.0, gt=0)
-    max_accounts_per_user: int = Field(default=10, ge=1, le=100)
-
-    fsm_ttl_days: int = Field(default=30, ge=1)
-    shutdown_timeout: float = Field(default=10.0, gt=0)
-
-    @field_validator("bot_token")
-    @classmethod
-    def _token_shape(cls, value: SecretStr) -> SecretStr:
-        if not value.get_secret_value().strip():
-            raise ValueError("is required but not set")
-        if not TOKEN_RE.match(value.get_secret_value()):
-            raise ValueError("must look like 123456789:AAE... (the token from @BotFather)")
-        return value
-
-    @field_validator("telegram_api_url")
-    @classmethod
-    def _api_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError("must be an http(s) URL such as https://api.telegram.org")
-        return value.rstrip("/")
+    event_retention_days: int = Field(default=30, ge=1)
 
     @field_validator("database_url")
     @classmethod
@@ -91,6 +58,55 @@ class Settings(BaseSettings):
             raise ValueError(f"file not found: {value}")
         return value
 
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+class Settings(ToolSettings):
+    bot_token: SecretStr
+    telegram_api_url: str = "https://api.telegram.org"
+
+    mode: Literal["polling", "webhook"] = "polling"
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_host: str = "0.0.0.0"  # noqa: S104 - the webhook server listens behind a proxy
+    webhook_port: int = Field(default=8080, ge=1, le=65535)
+    webhook_path: str = "/webhook"
+
+    default_locale: Literal["ru", "en"] = "ru"
+    privacy_policy_url: str = "https://example.org/privacy"
+    privacy_policy_version: str = "2026-11"
+
+    billing_url: str | None = None
+    billing_token: SecretStr | None = None
+    billing_timeout: float = Field(default=5.0, gt=0)
+    max_accounts_per_user: int = Field(default=10, ge=1, le=100)
+
+    fsm_ttl_days: int = Field(default=30, ge=1)
+    shutdown_timeout: float = Field(default=10.0, gt=0)
+
+    @field_validator("bot_token")
+    @classmethod
+    def _token_shape(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError("is required but not set")
+        if not TOKEN_RE.match(value.get_secret_value()):
+            raise ValueError("must look like 123456789:AAE... (the token from @BotFather)")
+        return value
+
+    @field_validator("telegram_api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be an http(s) URL such as https://api.telegram.org")
+        return value.rstrip("/")
+
     @field_validator("billing_url")
     @classmethod
     def _billing_url(cls, value: str | None) -> str | None:
@@ -107,11 +123,6 @@ class Settings(BaseSettings):
             raise ValueError("must start with /")
         return value
 
-    @field_validator("log_level", mode="before")
-    @classmethod
-    def _level_upper(cls, value: object) -> object:
-        return value.upper() if isinstance(value, str) else value
-
     @model_validator(mode="after")
     def _webhook_complete(self) -> Settings:
         if self.mode == "webhook":
@@ -124,10 +135,6 @@ class Settings(BaseSettings):
                 )
         return self
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
-
 
 class ConfigError(Exception):
     """A setting is missing or malformed; the message is one line naming the variable."""
@@ -138,6 +145,15 @@ def load_settings(**overrides: object) -> Settings:
 
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc)) from None
+
+
+def load_tool_settings(**overrides: object) -> ToolSettings:
+    from pydantic import ValidationError
+
+    try:
+        return ToolSettings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc)) from None
 

@@ -46,11 +46,13 @@ async def test_full_registration_in_russian(bot_env: Any) -> None:
     await client.share_contact(PHONE)
     assert "e-mail" in client.last_text()
     await client.send(EMAIL)
-    done = client.last_text()
+    done = client.texts()[-2]
     assert "Регистрация завершена" in done
+    assert "привяжите лицевой счёт" in client.last_text()  # the next step is offered
     assert "+7 ••• ••• 45 67" in done
     assert "i•••@example.ru" in done
-    assert client.last_reply_keyboard() == ["⚙️ Настройки", "❓ Помощь"]
+    assert client.last_reply_keyboard() == [
+        "🔗 Привязать счёт", "📋 Мои счета", "⚙️ Настройки", "❓ Помощь"]
 
     user = await get_user(env, client.user.id)
     assert user is not None and user.is_registered
@@ -72,8 +74,8 @@ async def test_full_registration_in_english_with_skipped_email(bot_env: Any) -> 
     await client.click("✅ I agree")
     await client.share_contact(PHONE)
     await client.click("Skip ➡️")
-    assert "Registration complete" in client.last_text()
-    assert "E-mail: not given" in client.last_text()
+    assert "Registration complete" in client.texts()[-2]
+    assert "E-mail: not given" in client.texts()[-2]
     user = await get_user(env, client.user.id)
     assert user is not None and user.email is None and user.language == "en"
 
@@ -127,7 +129,7 @@ async def test_invalid_email_then_valid(bot_env: Any) -> None:
     await client.send_photo()
     assert "Отправьте e-mail текстом" in client.last_text()
     await client.send(EMAIL)
-    assert "Регистрация завершена" in client.last_text()
+    assert "Регистрация завершена" in client.texts()[-2]
 
 
 @pytest.mark.parametrize("step", ["language", "consent", "phone", "email"])
@@ -172,7 +174,8 @@ async def test_start_when_registered_asks_nothing(bot_env: Any) -> None:
     await register(client)
     await client.send("/start")
     assert "Здравствуйте, Иван!" in client.last_text()
-    assert client.last_reply_keyboard() == ["⚙️ Настройки", "❓ Помощь"]
+    assert client.last_reply_keyboard() == [
+        "🔗 Привязать счёт", "📋 Мои счета", "⚙️ Настройки", "❓ Помощь"]
 
 
 async def test_start_midway_resumes_the_step(bot_env: Any) -> None:
@@ -217,7 +220,7 @@ async def test_restart_midway_resumes_same_step_sqlite(bot_env: Any) -> None:
         await client2.share_contact(PHONE)
         assert "e-mail" in client2.last_text()
         await client2.send(EMAIL)
-        assert "Регистрация завершена" in client2.last_text()
+        assert "Регистрация завершена" in client2.texts()[-2]
 
 
 async def test_delete_my_data(bot_env: Any) -> None:
@@ -250,7 +253,8 @@ async def test_settings_change_language_email_and_phone(bot_env: Any) -> None:
     await client.send("⚙️ Настройки")
     await client.click("🌐 Язык")
     await client.click("🇬🇧 English")
-    assert client.last_reply_keyboard() == ["⚙️ Settings", "❓ Help"]
+    assert client.last_reply_keyboard() == [
+        "🔗 Link account", "📋 My accounts", "⚙️ Settings", "❓ Help"]
     assert "Language: 🇬🇧 English" in client.last_text()
     await client.click("✉️ E-mail")
     await client.send("broken@")

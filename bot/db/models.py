@@ -85,3 +85,6 @@ class FsmRecord(Base):
     state: Mapped[str | None] = mapped_column(String(255))
     data: Mapped[str] = mapped_column(Text, default="{}")
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, onupdate=utcnow)
+
+# Feature tables live in their own modules; imported here so Base.metadata (and Alembic) sees them.
+from bot.db import models_events as _models_events  # noqa: E402, F401
