@@ -132,3 +132,5 @@ def setup_logging(
     root.setLevel(level)
     # aiogram logs every handled update itself; our event log replaces that line.
     logging.getLogger("aiogram.event").setLevel(logging.WARNING)
+    # fpdf's font subsetting logs ~100 DEBUG lines per PDF; nobody reads those.
+    logging.getLogger("fontTools").setLevel(logging.WARNING)
