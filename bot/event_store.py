@@ -121,8 +121,7 @@ def short_handler(name: str | None) -> str:
     """`handlers.registration.build_router.<locals>.start` → `registration.start`."""
     if not name:
         return "—"
-    parts = name.replace(".build_router.<locals>", "").split(".")
-    return ".".join(parts[-2:]) if parts[0] == "handlers" else ".".join(parts[-2:])
+    return ".".join(name.replace(".build_router.<locals>", "").split(".")[-2:])
 
 
 def format_event(event: EventRecord, tz: Any = None) -> str:

@@ -58,7 +58,8 @@ def update_catalogs(locales_dir: Path = LOCALES_DIR) -> dict[str, list[str]]:
         for message in catalog:
             if not message.id:
                 continue
-            if lang == "en" and not message.string:
+            if lang == "en" and not _translated(message.string):
+                # English source strings are their own translation, plurals included.
                 message.string = message.id
             message.flags.discard("fuzzy")
         path = locales_dir / lang / "LC_MESSAGES" / f"{DOMAIN}.po"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from handlers import common, errors, fallback, registration, settings
+from handlers import accounts, common, errors, fallback, linking, registration, settings
 
 
 def build_root_router() -> Router:
@@ -15,6 +15,10 @@ def build_root_router() -> Router:
         common.build_router(),  # /cancel and /help work in every state
         registration.build_router(),  # /start and the registration steps
         settings.build_router(),
+        # accounts before linking: /accounts and «📋 My accounts» must win over the text a
+        # linking step expects; accounts' rename step lets commands and menu entries through.
+        accounts.build_router(),
+        linking.build_router(),
         fallback.build_router(),  # catch-all: keep last
     )
     return root

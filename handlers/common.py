@@ -19,6 +19,8 @@ async def show_help(message: Message) -> None:
             "<b>What I can do</b>\n"
             "I bring your gas supplier's personal cabinet into Telegram.\n\n"
             "/start — registration and the main menu\n"
+            "/link — link a gas account\n"
+            "/accounts — my accounts: names, the default one, unlinking\n"
             "/settings — language, phone, e-mail, delete my data\n"
             "/cancel — stop the current step\n"
             "/help — this help"

@@ -16,6 +16,7 @@ DeepLinkHandler = Callable[[Message, FSMContext, Services, User], Awaitable[None
 def _routes() -> dict[str, DeepLinkHandler]:
     # Imported here: the feature modules import this one to offer their own deep links.
     from handlers.common import show_help
+    from handlers.linking import start_linking
     from handlers.settings import show_settings
 
     async def _settings(message: Message, state: FSMContext, services: Services,
@@ -25,7 +26,7 @@ def _routes() -> dict[str, DeepLinkHandler]:
     async def _help(message: Message, state: FSMContext, services: Services, user: User) -> None:
         await show_help(message)
 
-    return {"settings": _settings, "help": _help}
+    return {"settings": _settings, "help": _help, "link": start_linking}
 
 
 async def follow_deep_link(payload: str, message: Message, state: FSMContext,

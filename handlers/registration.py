@@ -22,6 +22,7 @@ from bot.keyboards.common import (
     share_phone_keyboard,
     skip_email_keyboard,
 )
+from bot.keyboards.linking import link_offer_keyboard
 from bot.services import Services
 from bot.services.errors import ForeignContact, InvalidEmail, InvalidPhone
 from bot.services.users import mask_email, mask_phone
@@ -96,8 +97,13 @@ async def finish_registration(message: Message, state: FSMContext, user: User,
         ),
         reply_markup=main_menu(),
     )
-    if data.payload:
-        await follow_deep_link(data.payload, message, state, services, user)
+    if data.payload and await follow_deep_link(data.payload, message, state, services, user):
+        return
+    await message.answer(
+        _("🔗 Now link your gas account to see its balance and submit meter readings right "
+          "here."),
+        reply_markup=link_offer_keyboard(),
+    )
 
 
 def build_router() -> Router:

@@ -24,7 +24,8 @@ TEST_TOKEN = "123456789:AAHtestTOKENtestTOKENtestTOKEN0123456"
 def pytest_sessionstart(session: pytest.Session) -> None:
     # Everything the in-process tests log goes through the bot's own logging set-up into one
     # file, which is scanned for personal data when the run ends (see pytest_sessionfinish).
-    log_path = Path(os.environ.get("TEST_LOG_FILE", "data/test-run.log"))
+    # One file per run: parallel runs on one machine must not scan each other's logs.
+    log_path = Path(os.environ.get("TEST_LOG_FILE", f"data/test-run-{os.getpid()}.log"))
     if log_path.exists():
         log_path.unlink()
     os.environ["TEST_LOG_FILE"] = str(log_path)
@@ -45,6 +46,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         for line in found[:20]:
             print("  " + line)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    elif "TEST_LOG_FILE_KEEP" not in os.environ:
+        Path(os.environ["TEST_LOG_FILE"]).unlink(missing_ok=True)
 
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -74,7 +75,8 @@ async def test_logs_command_prints_the_session(bot_env: Any, sqlite_url: str) ->
     await env.runtime.events.flush()
     environment = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
     environment["DATABASE_URL"] = sqlite_url
-    result = subprocess.run(
+    result = await asyncio.to_thread(
+        subprocess.run,
         [sys.executable, "-m", "bot", "logs", "--user", "8301", "--since", "2h", "--json"],
         env=environment, capture_output=True, text=True, timeout=60, check=True, cwd=ROOT,
     )
@@ -84,10 +86,11 @@ async def test_logs_command_prints_the_session(bot_env: Any, sqlite_url: str) ->
         "RegistrationStates:consent", "RegistrationStates:phone", "RegistrationStates:email",
         "RegistrationStates:email"]
     assert all(line["user_id"] == 8301 for line in lines)
-    text = subprocess.run(
+    text = (await asyncio.to_thread(
+        subprocess.run,
         [sys.executable, "-m", "bot", "logs", "--user", "8301"],
         env=environment, capture_output=True, text=True, timeout=60, check=True, cwd=ROOT,
-    ).stdout
+    )).stdout
     assert text.count("\n") == 6 and "registration.language_chosen" in text
     assert "79160001122" not in result.stdout + text
 

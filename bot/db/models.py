@@ -87,4 +87,5 @@ class FsmRecord(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, onupdate=utcnow)
 
 # Feature tables live in their own modules; imported here so Base.metadata (and Alembic) sees them.
+from bot.db import models_accounts as _models_accounts  # noqa: E402, F401
 from bot.db import models_events as _models_events  # noqa: E402, F401

@@ -17,6 +17,8 @@ LANGUAGE_NAMES = {"ru": "🇷🇺 Русский", "en": "🇬🇧 English"}
 # Main menu entries, as lazy strings so the menu filters match in the user's language.
 MENU_SETTINGS = __("⚙️ Settings")
 MENU_HELP = __("❓ Help")
+MENU_LINK = __("🔗 Link account")
+MENU_ACCOUNTS = __("📋 My accounts")
 
 
 def language_keyboard(current: str | None, origin: str) -> InlineKeyboardMarkup:
@@ -67,7 +69,10 @@ def skip_email_keyboard() -> InlineKeyboardMarkup:
 def main_menu() -> ReplyKeyboardMarkup:
     """The main menu of a registered user. Features add their entry here as they land."""
     return ReplyKeyboardMarkup(
-        keyboard=[[KeyboardButton(text=str(MENU_SETTINGS)), KeyboardButton(text=str(MENU_HELP))]],
+        keyboard=[
+            [KeyboardButton(text=str(MENU_LINK)), KeyboardButton(text=str(MENU_ACCOUNTS))],
+            [KeyboardButton(text=str(MENU_SETTINGS)), KeyboardButton(text=str(MENU_HELP))],
+        ],
         resize_keyboard=True,
         is_persistent=True,
     )

@@ -9,6 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 if TYPE_CHECKING:
     from bot.context import AppContext
+    from bot.services.accounts import AccountsService
+    from bot.services.linking import LinkingService
     from bot.services.users import UserService
 
 
@@ -24,3 +26,15 @@ class Services:
         from bot.services.users import UserService
 
         return UserService(self.session, self.app)
+
+    @cached_property
+    def linking(self) -> LinkingService:
+        from bot.services.linking import LinkingService
+
+        return LinkingService(self.session, self.app)
+
+    @cached_property
+    def accounts(self) -> AccountsService:
+        from bot.services.accounts import AccountsService
+
+        return AccountsService(self.session, self.app)

@@ -1,0 +1,131 @@
+"""Keyboards of the linking conversation. Buttons carry supplier codes and list indices only:
+callback data must fit 64 bytes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.utils.i18n import gettext as _
+
+from bot.callbacks import (
+    LinkCB,
+    LinkPageCB,
+    LinkProofCB,
+    LinkRegionCB,
+    LinkSupplierCB,
+    LinkUnitCB,
+)
+from bot.suppliers.models import ProofKind, RegionGroup, Supplier
+
+# Enough to choose from on a phone screen without scrolling.
+PAGE_SIZE = 8
+# More search results than this means the query was too vague to be useful as buttons.
+MAX_RESULTS = 10
+
+
+def pages(total: int) -> int:
+    return max(1, -(-total // PAGE_SIZE))
+
+
+def _clamp(page: int, total: int) -> int:
+    return min(max(page, 0), pages(total) - 1)
+
+
+def _nav_row(what: str, page: int, total: int) -> list[InlineKeyboardButton]:
+    """Arrows labelled with the page they lead to."""
+    row = []
+    if page > 0:
+        row.append(InlineKeyboardButton(
+            text=f"◀️ {page}/{pages(total)}",
+            callback_data=LinkPageCB(what=what, page=page - 1).pack()))
+    if page < pages(total) - 1:
+        row.append(InlineKeyboardButton(
+            text=f"{page + 2}/{pages(total)} ▶️",
+            callback_data=LinkPageCB(what=what, page=page + 1).pack()))
+    return row
+
+
+def browse_button() -> InlineKeyboardButton:
+    return InlineKeyboardButton(text=_("📖 Browse all suppliers"),
+                                callback_data=LinkCB(action="browse").pack())
+
+
+def search_prompt_keyboard() -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(inline_keyboard=[[browse_button()]])
+
+
+def _supplier_button(supplier: Supplier, lang: str) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text=supplier.display_name(lang),
+                                callback_data=LinkSupplierCB(code=supplier.code).pack())
+
+
+def search_results_keyboard(found: Sequence[Supplier], lang: str) -> InlineKeyboardMarkup:
+    rows = [[_supplier_button(supplier, lang)] for supplier in found[:MAX_RESULTS]]
+    rows.append([browse_button()])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def regions_keyboard(regions: Sequence[tuple[int, RegionGroup]], lang: str,
+                     page: int) -> InlineKeyboardMarkup:
+    page = _clamp(page, len(regions))
+    shown = regions[page * PAGE_SIZE:(page + 1) * PAGE_SIZE]
+    rows = [
+        [InlineKeyboardButton(text=group.region.get(lang),
+                              callback_data=LinkRegionCB(index=index, page=page).pack())]
+        for index, group in shown
+    ]
+    nav = _nav_row("reg", page, len(regions))
+    if nav:
+        rows.append(nav)
+    rows.append([InlineKeyboardButton(text=_("🔍 Search by name"),
+                                      callback_data=LinkCB(action="search").pack())])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def region_suppliers_keyboard(group: RegionGroup, lang: str, page: int) -> InlineKeyboardMarkup:
+    rows = [[_supplier_button(supplier, lang)] for supplier in group.suppliers]
+    rows.append([InlineKeyboardButton(text=_("⬅️ Back to regions"),
+                                      callback_data=LinkPageCB(what="reg", page=page).pack())])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def units_keyboard(supplier: Supplier, lang: str, page: int) -> InlineKeyboardMarkup:
+    page = _clamp(page, len(supplier.units))
+    start = page * PAGE_SIZE
+    rows = [
+        [InlineKeyboardButton(text=unit.name.get(lang),
+                              callback_data=LinkUnitCB(index=start + offset).pack())]
+        for offset, unit in enumerate(supplier.units[start:start + PAGE_SIZE])
+    ]
+    nav = _nav_row("unit", page, len(supplier.units))
+    if nav:
+        rows.append(nav)
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def proof_name(supplier: Supplier, kind: ProofKind, lang: str) -> str:
+    """The supplier's own name for the proof: «Пароль из письма» at Севгаз, «ПИН-код» at
+    the Мой газ regionals."""
+    if kind is ProofKind.PIN and supplier.pin is not None:
+        return supplier.pin.name.get(lang)
+    return _("Surname and last payment")
+
+
+def proof_keyboard(supplier: Supplier, lang: str) -> InlineKeyboardMarkup:
+    icons = {ProofKind.PIN: "🔢", ProofKind.SURNAME_PAYMENT: "👤"}
+    return InlineKeyboardMarkup(inline_keyboard=[
+        [InlineKeyboardButton(text=f"{icons[kind]} {proof_name(supplier, kind, lang)}",
+                              callback_data=LinkProofCB(kind=kind.value).pack())]
+        for kind in supplier.proofs
+    ])
+
+
+def retry_keyboard() -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(
+        text=_("🔄 Retry"), callback_data=LinkCB(action="retry").pack())]])
+
+
+def link_offer_keyboard() -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(
+        text=_("🔗 Link an account"), callback_data=LinkCB(action="start").pack())]])

@@ -1,0 +1,761 @@
+"""Linking an account end to end through the real Dispatcher, in Russian and English.
+
+The supplier side is the demo billing system (`bot.billing.demo`), whose accounts are those
+`python -m bot demo-accounts` lists; `FakeBilling` is a tiny stand-in the service tests use
+where they need to steer the supplier's answers."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiogram.types import InlineKeyboardMarkup, Message
+from sqlalchemy import select
+
+from bot.billing.demo import DemoAccountEntry, DemoBillingConnector
+from bot.billing.errors import AccountNotFound, ProofRejected, SupplierUnavailable
+from bot.billing.models import AccountInfo, AccountRef, Proof, ProofKind
+from bot.callbacks import ALL_CALLBACKS, LinkRegionCB, LinkSupplierCB, LinkUnitCB
+from bot.db.models_accounts import LinkAttempt, LinkedAccount
+from bot.services import Services
+from tests.support.leaks import remember
+
+PHONE = "+79161234567"
+remember(PHONE.lstrip("+"))
+
+
+# --- a steerable billing system for the service tests ------------------------------------
+
+
+@dataclass
+class FakeAccount:
+    owner: str = "Ив**** И. И."
+    address: str = "г. П****, ул. Л*****, д. *"
+    pin: str | None = None
+    surname: str | None = None
+    payment: Decimal | None = None
+
+
+@dataclass
+class FakeBilling:
+    """A billing system with a few accounts; `outage` makes every call fail."""
+
+    accounts: dict[tuple[str, str, str | None], FakeAccount] = field(default_factory=dict)
+    outage: bool = False
+    calls: list[str] = field(default_factory=list)
+
+    def add(self, supplier: str, number: str, unit: str | None = None, **kw: Any) -> None:
+        remember(number)
+        self.accounts[(supplier, number, unit)] = FakeAccount(**kw)
+
+    def _get(self, ref: AccountRef) -> FakeAccount:
+        if self.outage:
+            raise SupplierUnavailable("down")
+        account = self.accounts.get((ref.supplier_code, ref.number, ref.unit))
+        if account is None:
+            raise AccountNotFound(ref.supplier_code)
+        return account
+
+    async def find_account(self, ref: AccountRef) -> AccountInfo:
+        self.calls.append("find")
+        account = self._get(ref)
+        return AccountInfo(ref, account.owner, account.address, has_meters=True)
+
+    async def verify_ownership(self, ref: AccountRef, proof: Proof) -> None:
+        self.calls.append("verify")
+        account = self._get(ref)
+        if proof.kind is ProofKind.PIN:
+            ok = proof.pin == account.pin
+        else:
+            ok = (proof.surname or "").casefold() == (account.surname or "").casefold() and (
+                proof.last_payment == account.payment)
+        if not ok:
+            raise ProofRejected(None)
+
+    async def close(self) -> None:
+        return None
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+
+def demo(env: Any) -> DemoBillingConnector:
+    connector = env.runtime.app.billing.for_supplier("mrg_perm")
+    assert isinstance(connector, DemoBillingConnector)
+    return connector
+
+
+async def entries(env: Any, code: str) -> list[DemoAccountEntry]:
+    found = await demo(env).demo_accounts([code])
+    for entry in found:
+        remember(entry.number)
+    return found
+
+
+async def register(client: Any, language: str = "ru") -> None:
+    await client.send("/start")
+    name = "🇷🇺 Русский" if language == "ru" else "🇬🇧 English"
+    await client.click(("✓ " if client.user.language_code == language else "") + name)
+    await client.click("✅ Согласен" if language == "ru" else "✅ I agree")
+    await client.share_contact(PHONE)
+    await client.click("Пропустить ➡️" if language == "ru" else "Skip ➡️")
+
+
+async def state_of(env: Any, client: Any) -> str | None:
+    context = env.dp.fsm.get_context(env.bot, client.user.id, client.user.id)
+    return await context.get_state()  # type: ignore[no-any-return]
+
+
+async def linked(env: Any, user_id: int) -> list[LinkedAccount]:
+    async with env.runtime.app.session_factory() as session:
+        result = await session.scalars(
+            select(LinkedAccount).where(LinkedAccount.user_id == user_id)
+            .order_by(LinkedAccount.id))
+        return list(result)
+
+
+async def link_directly(env: Any, user_id: int, entry: DemoAccountEntry) -> LinkedAccount:
+    """Link through the service, for tests about what happens after."""
+    async with env.runtime.app.session_factory() as session:
+        services = Services(session, env.runtime.app)
+        return await services.linking.link(user_id, entry.ref, entry.proofs[0])
+
+
+def log_text() -> str:
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    path = Path(os.environ["TEST_LOG_FILE"])
+    return path.read_text(encoding="utf-8") if path.exists() else ""
+
+
+def buttons(message: Message) -> list[str]:
+    markup = message.reply_markup
+    if not isinstance(markup, InlineKeyboardMarkup):
+        return []
+    return [b.text for row in markup.inline_keyboard for b in row]
+
+
+def last_toast(client: Any) -> str:
+    return str(client.answered_callbacks()[-1].obj.text)
+
+
+def money(value: Decimal, sep: str = ",") -> str:
+    return format(value, "f").replace(".", sep)
+
+
+async def choose_supplier(client: Any, query: str, name: str) -> None:
+    await client.send(query)
+    await client.click(name)
+
+
+async def choose_unit(client: Any, unit_name: str, next_label: str = "▶️") -> None:
+    """Page through the units until the one wanted shows up."""
+    for _ in range(5):
+        message = client.bot_messages()[-1]
+        if unit_name in buttons(message):
+            await client.click(unit_name)
+            return
+        arrow = next(b for b in buttons(message) if b.endswith(next_label))
+        await client.click(arrow)
+    raise AssertionError(f"unit {unit_name} not found")
+
+
+# --- every proof method ------------------------------------------------------------------
+
+
+async def test_perm_pin_in_russian(bot_env: Any) -> None:
+    env = await bot_env()
+    account, *_ = await entries(env, "mrg_perm")
+    client = env.client()
+    await register(client)
+    assert "Теперь привяжите лицевой счёт" in client.last_text()
+    await client.send("/link")
+    assert "Привязка лицевого счёта" in client.last_text()
+    await choose_supplier(client, "пермь", "Газпром межрегионгаз Пермь")
+    assert "Отправьте номер лицевого счёта" in client.last_text()
+    assert "Пример: <code>59012345</code>" in client.last_text()
+    spaced = f"{account.number[:4]} {account.number[4:]}"
+    await client.send(spaced)
+    found = client.last_text()
+    assert f"Лицевой счёт <code>•••• {account.number[-4:]}</code> найден." in found
+    assert "Владелец: " in found and "<b>ПИН-код</b>" in found
+    assert await state_of(env, client) == "LinkStates:pin"
+    await client.send("0000" if account.pin != "0000" else "1111")
+    assert "Неверно указан ПИН-код. Осталось попыток: 4." in client.last_text()
+    await client.send(account.pin)
+    card = client.last_text()
+    assert "Лицевой счёт привязан!" in card
+    assert "<b>Газпром межрегионгаз Пермь</b>" in card
+    assert f"•••• {account.number[-4:]}" in card and account.number not in card
+    assert "⭐ Это ваш основной лицевой счёт." in card
+    assert buttons(client.bot_messages()[-1]) == ["📋 Мои счета", "🔗 Привязать ещё"]
+    # Both messages with a PIN were deleted from the chat.
+    deleted = [r for r in client.requests() if r.method == "deleteMessage"]
+    assert len(deleted) == 2
+    assert await state_of(env, client) is None
+    rows = await linked(env, client.user.id)
+    assert [(r.number, r.unit, r.is_default) for r in rows] == [(account.number, None, True)]
+    assert rows[0].owner_masked in card
+    # The full number never reaches the log, not even in the event notes.
+    text = log_text()
+    assert account.number not in text
+    assert f"•••• {account.number[-4:]}" in text
+
+
+async def test_perm_pin_in_english_from_the_menu(bot_env: Any) -> None:
+    env = await bot_env()
+    account, *_ = await entries(env, "mrg_perm")
+    client = env.client(language_code="en")
+    await register(client, "en")
+    assert client.last_reply_keyboard()[:2] == ["🔗 Link account", "📋 My accounts"]
+    await client.send("🔗 Link account")
+    assert "Linking a gas account" in client.last_text()
+    await client.send("Perm")
+    assert "Found: <b>Gazprom Mezhregiongaz Perm</b> (Perm Krai)" in client.last_text()
+    await client.click("Gazprom Mezhregiongaz Perm")
+    assert "Send the personal account number" in client.last_text()
+    await client.send(account.number)
+    assert "<b>PIN code</b>" in client.last_text()
+    await client.send("12 34")
+    assert "Send the PIN code as one word, without spaces." in client.last_text()
+    await client.send(account.pin)
+    assert "Account linked!" in client.last_text()
+    assert "⭐ This is your default account." in client.last_text()
+    assert buttons(client.bot_messages()[-1]) == ["📋 My accounts", "🔗 Link another"]
+
+
+@pytest.mark.parametrize("lang", ["ru", "en"])
+async def test_crimea_unit_surname_and_last_payment(bot_env: Any, lang: str) -> None:
+    env = await bot_env()
+    account = next(e for e in await entries(env, "crimea") if e.last_payment)
+    assert account.surname and account.last_payment is not None and account.unit_code
+    supplier = env.runtime.app.catalog.get("crimea")
+    unit = supplier.unit(account.unit_code)
+    client = env.client(language_code=lang)
+    await register(client, lang)
+    await client.click("🔗 Привязать лицевой счёт" if lang == "ru" else "🔗 Link an account")
+    await client.send("крым" if lang == "ru" else "Crimea")
+    results = buttons(client.bot_messages()[-1])
+    name = supplier.display_name(lang)
+    assert results[:2] == [name, env.runtime.app.catalog.get("sevgas").display_name(lang)]
+    await client.click(name)
+    assert ("(страница 1 из 3)" if lang == "ru" else "(page 1 of 3)") in client.last_text()
+    await choose_unit(client, unit.name.get(lang))
+    assert unit.name.get(lang) in client.last_text()
+    await client.send(account.number)
+    assert ("только фамилию" if lang == "ru" else "the surname only") in client.last_text()
+    await client.send("Иванов Иван Иванович")
+    assert ("Нужна только фамилия" if lang == "ru" else "Only the surname") in client.last_text()
+    await client.send(account.surname.upper())
+    year = datetime.now(UTC).year
+    prompt = client.last_text()
+    assert ("<code>1250,50</code> или <code>1250.50</code>" if lang == "ru"
+            else "<code>1250,50</code> or <code>1250.50</code>") in prompt
+    assert str(year) in prompt and "<code>0</code>" in prompt
+    await client.send("тысяча рублей")
+    assert ("Не удалось прочитать сумму" if lang == "ru"
+            else "I can't read this amount") in client.last_text()
+    await client.send(money(account.last_payment, "," if lang == "ru" else "."))
+    card = client.last_text()
+    assert ("Лицевой счёт привязан!" if lang == "ru" else "Account linked!") in card
+    assert unit.name.get(lang) in card
+    rows = await linked(env, client.user.id)
+    assert [(r.number, r.unit) for r in rows] == [(account.number, account.unit_code)]
+    # Every button press got an answer: registration 3, offer 1, supplier 1, unit 1 or more.
+    clicks = sum(1 for r in client.requests() if r.method == "answerCallbackQuery")
+    assert clicks == len(client.answered_callbacks()) >= 6
+    assert account.number not in log_text()
+
+
+@pytest.mark.parametrize("lang", ["ru", "en"])
+async def test_moscow_offers_a_choice_of_proofs(bot_env: Any, lang: str) -> None:
+    env = await bot_env()
+    first, second = await entries(env, "mrg_moscow")
+    assert first.surname and first.last_payment is not None
+    client = env.client(language_code=lang)
+    await register(client, lang)
+    supplier = env.runtime.app.catalog.get("mrg_moscow")
+    await client.send("/link")
+    await choose_supplier(client, "москва" if lang == "ru" else "Moscow",
+                          supplier.display_name(lang))
+    await client.send(first.number)
+    choice = buttons(client.bot_messages()[-1])
+    if lang == "ru":
+        assert choice == ["🔢 ПИН-код", "👤 Фамилия и последний платёж"]
+        assert "Как вы подтвердите" in client.last_text()
+    else:
+        assert choice == ["🔢 PIN code", "👤 Surname and last payment"]
+    await client.send("5555")  # text where a button is expected
+    assert ("Выберите способ подтверждения" if lang == "ru"
+            else "choose how to prove ownership") in client.last_text()
+    await client.click(choice[1])
+    await client.send(first.surname)
+    await client.send(money(first.last_payment))
+    assert await state_of(env, client) is None
+    # The second account through the PIN.
+    await client.click("🔗 Привязать ещё" if lang == "ru" else "🔗 Link another")
+    await choose_supplier(client, "москва" if lang == "ru" else "Moscow",
+                          supplier.display_name(lang))
+    await client.send(second.number)
+    await client.click(choice[0])
+    await client.send(second.pin)
+    rows = await linked(env, client.user.id)
+    assert [(r.number, r.is_default) for r in rows] == [(first.number, True),
+                                                        (second.number, False)]
+    assert "⭐" not in client.last_text()
+
+
+async def test_sevgas_keeps_leading_zeros_and_names_its_password(bot_env: Any) -> None:
+    env = await bot_env()
+    account = (await entries(env, "sevgas"))[0]
+    assert account.number.startswith("00")
+    client = env.client()
+    await register(client)
+    await client.send("/link")
+    await choose_supplier(client, "Севастополь", "Севгаз")
+    await client.send(account.number.lstrip("0"))
+    error = client.last_text()
+    assert "Номер слишком короткий" in error and "ровно 9 цифр" in error
+    assert "с нулями в начале" in error  # the supplier's hint
+    await client.send(account.number)
+    assert "<b>Пароль из письма</b>" in client.last_text()
+    await client.send("wrong")
+    assert "Неверно указан Пароль из письма" in client.last_text()
+    await client.send(account.pin)
+    assert [r.number for r in await linked(env, client.user.id)] == [account.number]
+
+
+# --- failures ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("code", "typed", "expected"), [
+    ("mrg_perm", "59O12345", "состоит только из цифр"),
+    ("mrg_perm", "5901234", "ровно 8 цифр"),
+    ("mrg_perm", "590123456", "Номер слишком длинный"),
+    ("mrg_moscow", "12345", "от 6 до 10 цифр"),
+    ("mrg_dagestan", "0012345678", "Номер не подходит под формат"),
+])
+async def test_number_errors_name_the_reason(bot_env: Any, code: str, typed: str,
+                                             expected: str) -> None:
+    env = await bot_env()
+    supplier = env.runtime.app.catalog.get(code)
+    client = env.client()
+    await register(client)
+    await client.send("/link")
+    await choose_supplier(client, supplier.name.ru.split()[-1].strip("()"),
+                          supplier.name.ru)
+    await client.send(typed)
+    text = client.last_text()
+    assert expected in text, text
+    assert f"Пример: <code>{supplier.account.example}</code>" in text
+    if supplier.account.format is not None:
+        assert supplier.account.format.ru in text
+    assert await state_of(env, client) == "LinkStates:number"
+
+
+async def test_not_found_stays_at_the_number(bot_env: Any) -> None:
+    env = await bot_env()
+    account, *_ = await entries(env, "mrg_perm")
+    missing = "59999999" if account.number != "59999999" else "59999998"
+    client = env.client(language_code="en")
+    await register(client, "en")
+    await client.send("/link")
+    await choose_supplier(client, "Perm", "Gazprom Mezhregiongaz Perm")
+    await client.send(missing)
+    text = client.last_text()
+    assert f"Account <code>{missing}</code> was not found" in text
+    assert "in the «Лицевой счёт» line" in text  # where to find it on the receipt
+    assert await state_of(env, client) == "LinkStates:number"
+    await client.send(account.number)
+    assert "PIN code" in client.last_text()
+
+
+async def test_cooldown_after_five_wrong_pins_for_everybody(bot_env: Any) -> None:
+    env = await bot_env()
+    account, *_ = await entries(env, "mrg_perm")
+    now = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
+    clock = Clock(now)
+    env.runtime.app.clock = clock
+    client = env.client()
+    await register(client)
+    await client.send("/link")
+    await choose_supplier(client, "пермь", "Газпром межрегионгаз Пермь")
+    await client.send(account.number)
+    wrong = "0000" if account.pin != "0000" else "1111"
+    for left in (4, 3, 2, 1):
+        await client.send(wrong)
+        assert f"Осталось попыток: {left}." in client.last_text()
+    await client.send(wrong)
+    text = client.last_text()
+    # 10:00 UTC is 15:00 in Perm (Asia/Yekaterinburg, UTC+5).
+    assert "Слишком много неверных попыток" in text
+    assert "до 15:00 по местному времени (через 60 мин)" in text
+    assert await state_of(env, client) is None
+    assert client.last_reply_keyboard()[:2] == ["🔗 Привязать счёт", "📋 Мои счета"]
+
+    # Another Telegram user, in English, hits the same account 18 minutes later.
+    clock.now = now + timedelta(minutes=18)
+    other = env.client(user_id=6002, language_code="en")
+    await register(other, "en")
+    await other.send("/link")
+    await choose_supplier(other, "Perm", "Gazprom Mezhregiongaz Perm")
+    await other.send(account.number)
+    assert "paused until 3:00 PM local time (in 42 min)" in other.last_text()
+    assert await state_of(env, other) == "LinkStates:number"
+
+    clock.now = now + timedelta(hours=1)
+    await other.send(account.number)
+    await other.send(account.pin)
+    assert "Account linked!" in other.last_text()
+    async with env.runtime.app.session_factory() as session:
+        attempts = list(await session.scalars(select(LinkAttempt).order_by(LinkAttempt.id)))
+    assert [a.success for a in attempts] == [False] * 5 + [True]
+
+
+async def test_perm_allows_three_accounts(bot_env: Any) -> None:
+    env = await bot_env()
+    perm = await entries(env, "mrg_perm")
+    assert len(perm) >= 4
+    client = env.client()
+    await register(client)
+    for entry in perm[:2]:
+        await link_directly(env, client.user.id, entry)
+    # The third one is linked while the conversation for the fourth is under way.
+    await client.send("/link")
+    await choose_supplier(client, "пермь", "Газпром межрегионгаз Пермь")
+    await client.send(perm[3].number)
+    await link_directly(env, client.user.id, perm[2])
+    await client.send(perm[3].pin)
+    text = client.last_text()
+    assert "позволяет привязать не более 3 лицевых счетов" in text
+    assert await state_of(env, client) is None
+    # Choosing Пермь again is refused right away, and another supplier may be chosen.
+    await client.send("/link")
+    await choose_supplier(client, "пермь", "Газпром межрегионгаз Пермь")
+    assert "не более 3 лицевых счетов" in client.last_text()
+    assert await state_of(env, client) == "LinkStates:supplier"
+    await choose_supplier(client, "москва", "Газпром межрегионгаз Москва")
+    assert "Отправьте номер лицевого счёта" in client.last_text()
+    assert len(await linked(env, client.user.id)) == 3
+
+
+@pytest.mark.parametrize("lang", ["ru", "en"])
+async def test_global_limit(bot_env: Any, lang: str) -> None:
+    env = await bot_env(max_accounts_per_user=2)
+    moscow = await entries(env, "mrg_moscow")
+    client = env.client(language_code=lang)
+    await register(client, lang)
+    for entry in moscow:
+        await link_directly(env, client.user.id, entry)
+    await client.send("/link")
+    expected = ("У вас привязано 2 лицевых счёта — больше бот не позволяет" if lang == "ru"
+                else "You have linked 2 accounts, the most the bot allows")
+    assert expected in client.last_text()
+    assert await state_of(env, client) is None
+
+
+async def test_the_same_account_twice_is_refused_politely(bot_env: Any) -> None:
+    env = await bot_env()
+    account, *_ = await entries(env, "mrg_perm")
+    client = env.client()
+    await register(client)
+    await link_directly(env, client.user.id, account)
+    await client.send("/link")
+    await choose_supplier(client, "пермь", "Газпром межрегионгаз Пермь")
+    await client.send(account.number)
+    assert "Этот лицевой счёт уже привязан к вам" in client.last_text()
+    assert await state_of(env, client) == "LinkStates:number"
+    # A family member links the same account: fine.
+    relative = env.client(user_id=6003)
+    await register(relative)
+    await relative.send("/link")
+    await choose_supplier(relative, "пермь", "Газпром межрегионгаз Пермь")
+    await relative.send(account.number)
+    await relative.send(account.pin)
+    assert "Лицевой счёт привязан!" in relative.last_text()
+
+
+async def test_supplier_outage_keeps_progress(bot_env: Any) -> None:
+    env = await bot_env()
+    perm, *_ = await entries(env, "mrg_perm")
+    crimea = next(e for e in await entries(env, "crimea") if e.last_payment)
+    unit = env.runtime.app.catalog.get("crimea").unit(crimea.unit_code or "")
+    client = env.client()
+    await register(client)
+    billing = demo(env)
+
+    # At the number step: Retry repeats the lookup.
+    await client.send("/link")
+    await choose_supplier(client, "пермь", "Газпром межрегионгаз Пермь")
+    billing.outage = True
+    await client.send(perm.number)
+    assert "сейчас не отвечает" in client.last_text()
+    assert buttons(client.bot_messages()[-1]) == ["🔄 Повторить"]
+    assert await state_of(env, client) == "LinkStates:number"
+    await client.click("🔄 Повторить")
+    assert "сейчас не отвечает" in client.last_text()
+    billing.outage = False
+    await client.click("🔄 Повторить")
+    assert "найден" in client.last_text()
+
+    # At the PIN step: the PIN is not kept, sending it again is the retry.
+    billing.outage = True
+    await client.send(perm.pin)
+    assert "Я его не сохраняю" in client.last_text()
+    assert await state_of(env, client) == "LinkStates:pin"
+    billing.outage = False
+    await client.send(perm.pin)
+    assert "Лицевой счёт привязан!" in client.last_text()
+
+    # At the payment step: Retry sends the surname and amount kept.
+    await client.send("/link")
+    await choose_supplier(client, "крым", "ГУП РК «Крымгазсети»")
+    await choose_unit(client, unit.name.ru)
+    await client.send(crimea.number)
+    await client.send(crimea.surname or "")
+    billing.outage = True
+    await client.send(money(crimea.last_payment or Decimal(0)))
+    assert "Введённые данные сохранены" in client.last_text()
+    assert await state_of(env, client) == "LinkStates:payment"
+    billing.outage = False
+    await client.click("🔄 Повторить")
+    assert "Лицевой счёт привязан!" in client.last_text()
+    assert len(await linked(env, client.user.id)) == 2
+
+
+# --- bad input, stale buttons, /cancel ----------------------------------------------------
+
+
+async def _to_step(env: Any, client: Any, step: str, lang: str = "ru") -> None:
+    """Walk a Moscow (choice of proofs) or Crimea (unit) linking up to `step`."""
+    catalog = env.runtime.app.catalog
+    await client.send("/link")
+    if step == "supplier":
+        return
+    if step == "unit":
+        await choose_supplier(client, "крым", catalog.get("crimea").display_name(lang))
+        return
+    moscow = (await entries(env, "mrg_moscow"))[0]
+    await choose_supplier(client, "москва", catalog.get("mrg_moscow").display_name(lang))
+    if step == "number":
+        return
+    await client.send(moscow.number)
+    if step == "proof":
+        return
+    if step == "pin":
+        await client.click("🔢 ПИН-код" if lang == "ru" else "🔢 PIN code")
+        return
+    await client.click("👤 Фамилия и последний платёж" if lang == "ru"
+                       else "👤 Surname and last payment")
+    if step == "payment":
+        await client.send(moscow.surname)
+
+
+STEPS = ["supplier", "unit", "number", "proof", "pin", "surname", "payment"]
+HINTS = {
+    "supplier": "Напишите текстом часть названия поставщика",
+    "unit": "Выберите УЭГХ кнопкой ниже",
+    "number": "Отправьте номер лицевого счёта текстом",
+    "proof": "Выберите способ подтверждения кнопкой ниже",
+    "pin": "Отправьте ПИН-код текстом",
+    "surname": "Отправьте фамилию владельца текстом",
+    "payment": "Отправьте сумму текстом",
+}
+
+
+@pytest.mark.parametrize("step", STEPS)
+async def test_sticker_photo_and_stale_button_at_each_step(bot_env: Any, step: str) -> None:
+    env = await bot_env()
+    client = env.client()
+    await register(client)
+    offer = client.bot_messages()[-1]
+    await _to_step(env, client, step)
+    state = await state_of(env, client)
+    assert state == f"LinkStates:{step}"
+    before = len(client.texts())
+    await client.send_sticker()
+    assert len(client.texts()) == before + 1, "a sticker gets exactly one hint"
+    assert HINTS[step] in client.last_text()
+    await client.send_photo()
+    assert HINTS[step] in client.last_text()
+    assert await state_of(env, client) == state
+    # The step's keyboard is shown again with the hint where the step has one.
+    if step in ("unit", "proof", "supplier"):
+        assert buttons(client.bot_messages()[-1])
+    # A button of this conversation from an old message: answered, step kept.
+    stale = LinkSupplierCB(code="mrg_perm") if step != "supplier" else LinkUnitCB(index=3)
+    answered = len(client.answered_callbacks())
+    await client.click_data(stale.pack(), offer)
+    assert len(client.answered_callbacks()) == answered + 1
+    assert last_toast(client).startswith("Эта кнопка больше не действует.")
+    assert "Сейчас нужно" in last_toast(client)
+    assert await state_of(env, client) == state
+
+
+async def test_old_buttons_of_earlier_steps_are_harmless(bot_env: Any) -> None:
+    env = await bot_env()
+    client = env.client()
+    await register(client)
+    await client.send("/link")
+    await client.send("москва")
+    results = client.bot_messages()[-1]
+    await client.click("Газпром межрегионгаз Москва")
+    await client.click("Газпром межрегионгаз Москва", in_message=results)
+    assert last_toast(client) == ("Эта кнопка больше не действует. Сейчас нужно отправить "
+                                  "номер лицевого счёта.")
+    assert await state_of(env, client) == "LinkStates:number"
+    # The registration offer's button restarts linking, on purpose.
+    await client.click("🔗 Привязать лицевой счёт")
+    assert await state_of(env, client) == "LinkStates:supplier"
+
+
+async def test_cancel_midway(bot_env: Any) -> None:
+    env = await bot_env()
+    client = env.client(language_code="en")
+    await register(client, "en")
+    await _to_step(env, client, "payment", "en")
+    await client.send("/cancel")
+    assert client.last_text() == "Cancelled."
+    assert await state_of(env, client) is None
+    assert await linked(env, client.user.id) == []
+    await client.send("1250")
+    assert "I didn't get that" in client.last_text()
+
+
+async def test_other_features_win_over_a_step(bot_env: Any) -> None:
+    env = await bot_env()
+    client = env.client()
+    await register(client)
+    await _to_step(env, client, "number")
+    await client.send("📋 Мои счета")
+    assert "У вас пока нет привязанных лицевых счетов" in client.last_text()
+    assert await state_of(env, client) is None
+    await _to_step(env, client, "number")
+    await client.send("🔗 Привязать счёт")
+    assert await state_of(env, client) == "LinkStates:supplier"
+
+
+# --- finding the supplier -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("lang", "query", "first"), [
+    ("ru", "пермь", "mrg_perm"),
+    ("ru", "ДАГЕСТАН", "mrg_dagestan"),
+    ("ru", "крым", "crimea"),
+    ("en", "Sevastopol", "sevgas"),
+    ("ru", "йошкар", "mrg_yoshkarola"),
+    ("ru", "ёшкар", "mrg_yoshkarola"),
+    ("ru", "Ёшкар-Ола", "mrg_yoshkarola"),
+])
+async def test_search_variants(bot_env: Any, lang: str, query: str, first: str) -> None:
+    env = await bot_env()
+    client = env.client(language_code=lang)
+    await register(client, lang)
+    await client.send("/link")
+    await client.send(query)
+    supplier = env.runtime.app.catalog.get(first)
+    assert buttons(client.bot_messages()[-1])[0] == supplier.display_name(lang)
+    await client.click(supplier.display_name(lang))
+    assert await state_of(env, client) in ("LinkStates:number", "LinkStates:unit")
+
+
+async def test_nothing_found_offers_browsing(bot_env: Any) -> None:
+    env = await bot_env()
+    client = env.client()
+    await register(client)
+    await client.send("/link")
+    await client.send("<b>Урюпинск</b>")
+    assert ("По запросу «&lt;b&gt;Урюпинск&lt;/b&gt;» ничего не нашлось"
+            in client.last_text())
+    assert buttons(client.bot_messages()[-1]) == ["📖 Все поставщики списком"]
+    await client.send("газпром")
+    assert "Показаны первые 10" in client.last_text()
+    assert len(buttons(client.bot_messages()[-1])) == 11
+
+
+async def test_browse_pages_regions_and_back(bot_env: Any) -> None:
+    env = await bot_env()
+    client = env.client()
+    await register(client)
+    await client.send("/link")
+    await client.click("📖 Все поставщики списком")
+    assert "Выберите регион</b> (страница 1 из 3)" in client.last_text()
+    page = buttons(client.bot_messages()[-1])
+    assert page[0] == "Воронежская область" and "2/3 ▶️" in page
+    await client.click("2/3 ▶️")
+    page = buttons(client.bot_messages()[-1])
+    assert "(страница 2 из 3)" in client.last_text()
+    assert "Пермский край" in page and "◀️ 1/3" in page and "3/3 ▶️" in page
+    await client.click("3/3 ▶️")
+    await client.click("Самарская область")
+    assert "Поставщики в регионе <b>Самарская область</b>" in client.last_text()
+    assert buttons(client.bot_messages()[-1]) == [
+        "Газпром межрегионгаз Жигулевск", "Газпром межрегионгаз Самара",
+        "⬅️ К списку регионов"]
+    await client.click("⬅️ К списку регионов")
+    assert "(страница 3 из 3)" in client.last_text()
+    await client.click("◀️ 2/3")
+    await client.click("🔍 Поиск по названию")
+    assert "Привязка лицевого счёта" in client.last_text()
+    await client.click("📖 Все поставщики списком")
+    await client.click("2/3 ▶️")
+    await client.click("3/3 ▶️")
+    await client.click("Севастополь")
+    await client.click("Севгаз")
+    assert await state_of(env, client) == "LinkStates:number"
+    # Browsing edits one message in place instead of sending new ones.
+    assert sum(1 for r in client.requests() if r.method == "editMessageText") >= 6
+
+
+def test_linking_callbacks_fit_64_bytes() -> None:
+    catalog_codes = [c for c in __import__("bot.suppliers.loader", fromlist=["x"])
+                     .load_catalog().codes]
+    longest = max(catalog_codes, key=len).ljust(16, "x")
+    for sample in (LinkSupplierCB(code=longest), LinkRegionCB(index=10**6, page=10**6),
+                   LinkUnitCB(index=10**6)):
+        assert len(sample.pack().encode()) <= 64
+    assert LinkSupplierCB in ALL_CALLBACKS and LinkUnitCB in ALL_CALLBACKS
+
+
+# --- the other ways in ----------------------------------------------------------------------
+
+
+async def test_deep_link_for_a_registered_and_a_new_user(bot_env: Any) -> None:
+    env = await bot_env()
+    client = env.client()
+    await register(client)
+    await client.send("/start link")
+    assert "Привязка лицевого счёта" in client.last_text()
+    assert await state_of(env, client) == "LinkStates:supplier"
+
+    newcomer = env.client(user_id=6004, language_code="en")
+    await newcomer.send("/start link")
+    await newcomer.click("✓ 🇬🇧 English")
+    await newcomer.click("✅ I agree")
+    await newcomer.share_contact(PHONE)
+    await newcomer.click("Skip ➡️")
+    assert "Linking a gas account" in newcomer.last_text()
+    assert not any("Now link your gas account" in t for t in newcomer.texts())
+    assert await state_of(env, newcomer) == "LinkStates:supplier"
+
+
+async def test_unregistered_users_are_sent_to_start(bot_env: Any) -> None:
+    env = await bot_env()
+    client = env.client()
+    await client.send("/link")
+    assert "/start" in client.last_text()
+    assert await state_of(env, client) is None
