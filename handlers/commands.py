@@ -1,0 +1,15 @@
+"""The bot's command menu (setMyCommands), in menu order. A feature adds its command here."""
+
+from __future__ import annotations
+
+from aiogram.utils.i18n import lazy_gettext as __
+from aiogram.utils.i18n.lazy_proxy import LazyProxy
+
+PRIVATE_COMMANDS: tuple[tuple[str, LazyProxy], ...] = (
+    ("start", __("Main menu")),
+    ("link", __("Link a gas account")),
+    ("accounts", __("My accounts")),
+    ("settings", __("Language, phone, e-mail, my data")),
+    ("help", __("What the bot can do")),
+    ("cancel", __("Stop the current step")),
+)
