@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiogram import Bot, Dispatcher
@@ -29,10 +29,24 @@ from bot.db.models import utcnow
 from bot.event_store import EventStore
 from bot.fsm_storage.sql import SqlStorage
 from bot.i18n import LANGUAGES, UserLocaleMiddleware, create_i18n
+from bot.metrics import Metrics
 from bot.middlewares.database import DatabaseMiddleware
+from bot.middlewares.dedupe import (
+    DedupeMiddleware,
+    MemorySeenUpdates,
+    RedisSeenUpdates,
+    SeenUpdates,
+)
 from bot.middlewares.events import EventLogMiddleware, HandlerNameMiddleware, InFlight
+from bot.middlewares.throttling import (
+    MemoryRateLimiter,
+    RateLimiter,
+    RedisRateLimiter,
+    ThrottlingMiddleware,
+)
 from bot.suppliers.loader import load_catalog
 from handlers import build_root_router
+from handlers.commands import PRIVATE_COMMANDS
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +75,10 @@ class Runtime:
     events: EventStore | None = None
     in_flight: InFlight = field(default_factory=InFlight)
     extra: dict[str, Any] = field(default_factory=dict)
+    # Per runtime, not prometheus-client's global registry: tests build many runtimes.
+    metrics: Metrics = field(default_factory=Metrics)
+    seen_updates: SeenUpdates = field(default_factory=MemorySeenUpdates)
+    throttle: RateLimiter | None = None  # None: THROTTLE_RATE=0
 
 
 async def open_runtime(settings: Settings, stack: AsyncExitStack, *,
@@ -71,11 +89,18 @@ async def open_runtime(settings: Settings, stack: AsyncExitStack, *,
         await migrate.upgrade(engine)
     session_factory = create_session_factory(engine)
     catalog = load_catalog(override=settings.suppliers_file)
-    clock = utcnow
-    billing = BillingRegistry(settings, catalog, session_factory, clock)
+    metrics = Metrics()
+
+    def clock() -> datetime:
+        # Late-bound on purpose: tests (and operators' tools) swap app.clock, and every
+        # component must follow it, including the ones built before the context.
+        return app.clock()
+
+    billing = BillingRegistry(settings, catalog, session_factory, clock,
+                              observe=metrics.observe_billing_call)
     stack.push_async_callback(billing.close)
     app = AppContext(settings=settings, session_factory=session_factory, catalog=catalog,
-                     billing=billing, clock=clock)
+                     billing=billing, clock=utcnow)
     ttl = timedelta(days=settings.fsm_ttl_days)
     redis: Redis | None = None
     storage: BaseStorage
@@ -96,8 +121,17 @@ async def open_runtime(settings: Settings, stack: AsyncExitStack, *,
     events = EventStore(session_factory, clock, timedelta(days=settings.event_retention_days))
     events.start()
     stack.push_async_callback(events.close)
-    return Runtime(settings=settings, engine=engine, app=app, storage=storage,
-                   isolation=isolation, i18n=i18n, redis=redis, events=events)
+    seen_updates: SeenUpdates = RedisSeenUpdates(redis) if redis else MemorySeenUpdates()
+    throttle: RateLimiter | None = None
+    if settings.throttle_rate > 0:
+        throttle = (RedisRateLimiter(redis, settings.throttle_rate, settings.throttle_burst)
+                    if redis else
+                    MemoryRateLimiter(settings.throttle_rate, settings.throttle_burst))
+    runtime = Runtime(settings=settings, engine=engine, app=app, storage=storage,
+                      isolation=isolation, i18n=i18n, redis=redis, events=events,
+                      seen_updates=seen_updates, throttle=throttle, metrics=metrics)
+    runtime.metrics.track_in_flight(runtime.in_flight)
+    return runtime
 
 
 def create_dispatcher(runtime: Runtime) -> Dispatcher:
@@ -109,7 +143,21 @@ def create_dispatcher(runtime: Runtime) -> Dispatcher:
         runtime=runtime,
     )
     sink = runtime.events.record if runtime.events else None
-    dp.update.outer_middleware(EventLogMiddleware(runtime.in_flight, sink=sink))
+    # Outer middlewares on `update` run in this order, after aiogram's own: errors (so ours
+    # reach the error handlers too), user context (throttling needs the user) and FSM (which
+    # takes the per-user events-isolation lock). Repeats go first, so a retried delivery
+    # neither spends the user's tokens nor appears twice in the log; dropped updates stop
+    # before the event log and the database session, the costs throttling is there to save,
+    # and are counted in the metrics by the middleware that drops them.
+    dp.update.outer_middleware(DedupeMiddleware(runtime.seen_updates, runtime.metrics))
+    if runtime.throttle is not None:
+        dp.update.outer_middleware(ThrottlingMiddleware(
+            runtime.throttle, runtime.i18n, metrics=runtime.metrics,
+            in_flight=runtime.in_flight,
+        ))
+    dp.update.outer_middleware(
+        EventLogMiddleware(runtime.in_flight, sink=runtime.metrics.event_sink(sink))
+    )
     dp.update.outer_middleware(DatabaseMiddleware(runtime.app.session_factory))
     UserLocaleMiddleware(runtime.i18n).setup(dp)
     name_middleware = HandlerNameMiddleware()
@@ -121,20 +169,9 @@ def create_dispatcher(runtime: Runtime) -> Dispatcher:
 
 
 def bot_commands(i18n: I18n, lang: str) -> list[BotCommand]:
-    with i18n.use_locale(lang):
-        return [
-            BotCommand(command="start", description=i18n.gettext("Main menu", locale=lang)),
-            BotCommand(command="link",
-                       description=i18n.gettext("Link a gas account", locale=lang)),
-            BotCommand(command="accounts",
-                       description=i18n.gettext("My accounts", locale=lang)),
-            BotCommand(command="settings",
-                       description=i18n.gettext("Language, phone, e-mail, my data", locale=lang)),
-            BotCommand(command="help",
-                       description=i18n.gettext("What the bot can do", locale=lang)),
-            BotCommand(command="cancel",
-                       description=i18n.gettext("Stop the current step", locale=lang)),
-        ]
+    with i18n.context(), i18n.use_locale(lang):
+        return [BotCommand(command=name, description=str(description))
+                for name, description in PRIVATE_COMMANDS]
 
 
 async def set_commands(bot: Bot, runtime: Runtime) -> None:

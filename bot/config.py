@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 TOKEN_RE = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{10,}$")
 # Telegram accepts 1-256 characters of A-Z, a-z, 0-9, _ and - in a webhook secret token.
@@ -91,6 +91,16 @@ class Settings(ToolSettings):
     fsm_ttl_days: int = Field(default=30, ge=1)
     shutdown_timeout: float = Field(default=10.0, gt=0)
 
+    throttle_rate: float = Field(default=3.0, ge=0)  # updates/s per user; 0 turns it off
+    throttle_burst: int = Field(default=10, ge=1)
+    metrics_host: str = "0.0.0.0"  # noqa: S104 - scraped from another host or container
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+
+    # The staff group that receives support tickets (a negative chat id); None: tickets are
+    # only stored. Admins (Telegram user ids) may use /stats.
+    support_chat_id: int | None = None
+    admin_ids: Annotated[tuple[int, ...], NoDecode] = ()
+
     @field_validator("bot_token")
     @classmethod
     def _token_shape(cls, value: SecretStr) -> SecretStr:
@@ -115,6 +125,28 @@ class Settings(ToolSettings):
         if not re.match(r"^https?://[^/\s]+", value):
             raise ValueError("must be an http(s) URL")
         return value.rstrip("/")
+
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _metrics_port(cls, value: object) -> object:
+        # `METRICS_PORT=` as written in .env.example means "not set".
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("support_chat_id", mode="before")
+    @classmethod
+    def _support_chat_id(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _admin_ids(cls, value: object) -> object:
+        # `ADMIN_IDS=1,2` from the environment; a list or tuple from code.
+        if isinstance(value, str):
+            parts = [p.strip() for p in value.split(",") if p.strip()]
+            if not all(re.fullmatch(r"\d{1,20}", p) for p in parts):
+                raise ValueError("must be Telegram user ids separated by commas, e.g. 1234,5678")
+            return tuple(int(p) for p in parts)
+        return value
 
     @field_validator("webhook_path")
     @classmethod

@@ -12,9 +12,19 @@ from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_applicati
 from aiohttp import web
 
 from bot.app import Runtime, create_bot, create_dispatcher, open_runtime, set_commands
+from bot.background import build_background_services
 from bot.config import Settings
+from bot.health import HealthCheck, add_ops_routes, create_ops_app
 
 logger = logging.getLogger(__name__)
+
+
+async def start_background(runtime: Runtime, bot: Bot, stack: AsyncExitStack) -> None:
+    # Pushed after the bot session's close, so the exit stack stops them first.
+    for service in build_background_services(runtime):
+        await service.start(bot)
+        stack.push_async_callback(service.stop)
+        logger.info("background service started: %s", service.name)
 
 
 async def _drain(runtime: Runtime) -> None:
@@ -24,12 +34,28 @@ async def _drain(runtime: Runtime) -> None:
         logger.warning("shutdown timeout: %d update(s) still in flight", runtime.in_flight.count)
 
 
+async def start_ops_server(runtime: Runtime, stack: AsyncExitStack) -> None:
+    """`/healthz` and `/metrics` on METRICS_PORT, when set: the only HTTP a polling bot has,
+    and a port a webhook bot can keep off the public proxy."""
+    settings = runtime.settings
+    if settings.metrics_port is None:
+        return
+    app = create_ops_app(HealthCheck(runtime.engine, runtime.redis), runtime.metrics)
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    stack.push_async_callback(runner.cleanup)
+    await web.TCPSite(runner, settings.metrics_host, settings.metrics_port).start()
+    logger.info("health and metrics on %s:%s", settings.metrics_host, settings.metrics_port)
+
+
 async def run_polling(settings: Settings) -> None:
     async with AsyncExitStack() as stack:
         runtime = await open_runtime(settings, stack)
+        await start_ops_server(runtime, stack)
         bot = create_bot(settings)
         stack.push_async_callback(bot.session.close)
         dp = create_dispatcher(runtime)
+        await start_background(runtime, bot, stack)
         me = await bot.get_me()
         # Polling and a webhook exclude each other; pending updates are kept on purpose.
         await bot.delete_webhook(drop_pending_updates=False)
@@ -49,6 +75,9 @@ def create_webhook_app(bot: Bot, dp: Dispatcher, settings: Settings) -> web.Appl
     SimpleRequestHandler(
         dispatcher=dp, bot=bot, secret_token=settings.webhook_secret.get_secret_value()
     ).register(app, path=settings.webhook_path)
+    runtime = dp.get("runtime")
+    if isinstance(runtime, Runtime):
+        add_ops_routes(app, HealthCheck(runtime.engine, runtime.redis), runtime.metrics)
     setup_application(app, dp, bot=bot)
     return app
 
@@ -57,9 +86,11 @@ async def run_webhook(settings: Settings) -> None:
     assert settings.webhook_url is not None and settings.webhook_secret is not None
     async with AsyncExitStack() as stack:
         runtime = await open_runtime(settings, stack)
+        await start_ops_server(runtime, stack)
         bot = create_bot(settings)
         stack.push_async_callback(bot.session.close)
         dp = create_dispatcher(runtime)
+        await start_background(runtime, bot, stack)
         await set_commands(bot, runtime)
         await bot.set_webhook(
             url=settings.webhook_url.rstrip("/") + settings.webhook_path,

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from aiogram.utils.i18n import lazy_gettext as __
-from aiogram.utils.i18n.lazy_proxy import LazyProxy
+from babel.support import LazyProxy
 
 PRIVATE_COMMANDS: tuple[tuple[str, LazyProxy], ...] = (
     ("start", __("Main menu")),
+    ("balance", __("Balance, payments and charges")),
+    ("pay", __("Pay with a QR code")),
+    ("receipt", __("Receipt as PDF")),
     ("link", __("Link a gas account")),
     ("accounts", __("My accounts")),
     ("settings", __("Language, phone, e-mail, my data")),

@@ -56,6 +56,8 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "database_url": database_url,
         "telegram_api_url": "http://127.0.0.1:9",
         "privacy_policy_url": "https://example.org/privacy",
+        # Scripted users type faster than any human; the throttling tests turn it on.
+        "throttle_rate": 0,
         **overrides,
     }
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

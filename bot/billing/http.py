@@ -318,6 +318,8 @@ class HttpBillingConnector:
     `CircuitBreaker()` — keep one breaker per billing system. Without `session`, the connector
     creates one on first use and `close()` closes it; a given session is left to its owner.
     `name` labels log records and error messages (default: the host of `base_url`).
+    `observe(name, operationId, seconds)`, if given, is told the duration of every attempt
+    (e.g. `Metrics.observe_billing_call`).
     """
 
     def __init__(
@@ -330,6 +332,7 @@ class HttpBillingConnector:
         breaker: CircuitBreaker | None = None,
         session: aiohttp.ClientSession | None = None,
         name: str | None = None,
+        observe: Callable[[str, str, float], None] | None = None,
     ) -> None:
         url = URL(base_url)
         if url.scheme not in ("http", "https") or not url.host:
@@ -346,6 +349,7 @@ class HttpBillingConnector:
         self._session = session
         self._owns_session = session is None
         self._closed = False
+        self._observe = observe
 
     def __repr__(self) -> str:
         # Never the token.
@@ -594,7 +598,10 @@ class HttpBillingConnector:
             failure = _AttemptFailed(f"connection failed ({type(exc).__name__})", retryable=True)
         except _BodyTooLarge:
             failure = _AttemptFailed("response body too large", retryable=False)
-        duration_ms = round((time.perf_counter() - started) * 1000)
+        elapsed = time.perf_counter() - started
+        duration_ms = round(elapsed * 1000)
+        if self._observe is not None:
+            self._observe(self.name, op.name, elapsed)
 
         reply: _Reply | None = None
         if failure is None:

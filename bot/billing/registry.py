@@ -18,11 +18,13 @@ class BillingRegistry:
 
     def __init__(self, settings: Settings, catalog: Catalog,
                  session_factory: async_sessionmaker[AsyncSession],
-                 clock: Callable[[], datetime]) -> None:
+                 clock: Callable[[], datetime],
+                 observe: Callable[[str, str, float], None] | None = None) -> None:
         self.settings = settings
         self.catalog = catalog
         self.session_factory = session_factory
         self.clock = clock
+        self.observe = observe  # billing call latency, for the metrics
         self._by_key: dict[str, BillingConnector] = {}
         self._overrides: dict[str, BillingConnector] = {}
 
@@ -49,6 +51,7 @@ class BillingRegistry:
                     base_url=base_url,
                     token=token.get_secret_value() if token else None,
                     timeout=self.settings.billing_timeout,
+                    observe=self.observe,
                 )
             return self._by_key[key]
         if "demo" not in self._by_key:
