@@ -6,6 +6,8 @@ Catalogs are compiled from the `.po` sources whenever a `.mo` is missing or olde
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import tempfile
 from datetime import date, datetime
@@ -29,9 +31,12 @@ LOCALES_DIR = Path(
 
 
 def compile_catalogs(locales_dir: Path = LOCALES_DIR) -> Path:
-    """Compile every `.po` that is newer than its `.mo`; returns the directory to load from.
+    """Compile every `.po` whose content changed since its `.mo` was made; returns the
+    directory to load from.
 
-    When the source tree is read-only the catalogs are compiled into a temporary directory.
+    Freshness is decided by a hash of the `.po` content kept beside the `.mo` (file times are
+    too coarse when a catalog is edited and the bot started within the same moment). When the
+    source tree is read-only the catalogs are compiled into a temporary directory.
     """
     target_root = locales_dir
     if not os.access(locales_dir, os.W_OK):
@@ -39,15 +44,19 @@ def compile_catalogs(locales_dir: Path = LOCALES_DIR) -> Path:
     for po_path in sorted(locales_dir.glob(f"*/LC_MESSAGES/{DOMAIN}.po")):
         lang = po_path.parent.parent.name
         mo_path = target_root / lang / "LC_MESSAGES" / f"{DOMAIN}.mo"
-        if mo_path.exists() and mo_path.stat().st_mtime >= po_path.stat().st_mtime:
+        hash_path = mo_path.with_suffix(".mo.sha256")
+        source = po_path.read_bytes()
+        digest = hashlib.sha256(source).hexdigest()
+        if mo_path.exists() and hash_path.exists() and hash_path.read_text() == digest:
             continue
         mo_path.parent.mkdir(parents=True, exist_ok=True)
-        with po_path.open("rb") as src:
-            catalog = read_po(src, locale=lang)
-        tmp = mo_path.with_suffix(".mo.tmp")
-        with tmp.open("wb") as dst:
+        catalog = read_po(io.BytesIO(source), locale=lang)
+        # A per-process temporary name: several processes may compile at once.
+        fd, tmp_name = tempfile.mkstemp(dir=mo_path.parent, suffix=".mo.tmp")
+        with os.fdopen(fd, "wb") as dst:
             write_mo(dst, catalog, use_fuzzy=False)
-        tmp.replace(mo_path)
+        Path(tmp_name).replace(mo_path)
+        hash_path.write_text(digest)
     return target_root
 
 

@@ -52,19 +52,26 @@ class RecordingSession(BaseSession):
         raise AssertionError("the fake session has no files to stream")
         yield b""  # pragma: no cover
 
-    def _serialize(self, bot: Bot, method: TelegramMethod[Any]) -> tuple[dict[str, str],
-                                                                          dict[str, bytes]]:
+    async def _serialize(self, bot: Bot, method: TelegramMethod[Any]
+                         ) -> tuple[dict[str, str], dict[str, bytes]]:
         files: dict[str, Any] = {}
         params: dict[str, str] = {}
         for key, value in method.model_dump(warnings=False).items():
             prepared = self.prepare_value(value, bot=bot, files=files)
             if prepared:
                 params[key] = prepared
-        return params, {k: v.read(bot) if hasattr(v, "read") else b"" for k, v in files.items()}
+        contents: dict[str, bytes] = {}
+        for attach_key, input_file in files.items():
+            contents[attach_key] = b"".join([chunk async for chunk in input_file.read(bot)])
+            # Also under the field name (photo, document), as the Bot API server sees it.
+            for field, value in params.items():
+                if value == f"attach://{attach_key}":
+                    contents[field] = contents[attach_key]
+        return params, contents
 
     async def make_request(self, bot: Bot, method: TelegramMethod[TelegramType],
                            timeout: int | None = None) -> TelegramType:
-        params, files = self._serialize(bot, method)
+        params, files = await self._serialize(bot, method)
         name = method.__api_method__
         if self.checker is not None:
             # Recorded, not raised: the bot's error router would swallow an exception here.
