@@ -15,7 +15,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.fsm.storage.memory import SimpleEventIsolation
-from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats
+from aiogram.types import BotCommand, BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats
 from aiogram.utils.i18n import I18n
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -30,7 +30,7 @@ from bot.event_store import EventStore
 from bot.fsm_storage.sql import SqlStorage
 from bot.i18n import LANGUAGES, UserLocaleMiddleware, create_i18n
 from bot.metrics import Metrics
-from bot.middlewares.database import DatabaseMiddleware
+from bot.middlewares.database import DatabaseMiddleware, session_limit
 from bot.middlewares.dedupe import (
     DedupeMiddleware,
     MemorySeenUpdates,
@@ -46,7 +46,7 @@ from bot.middlewares.throttling import (
 )
 from bot.suppliers.loader import load_catalog
 from handlers import build_root_router
-from handlers.commands import PRIVATE_COMMANDS
+from handlers.commands import GROUP_COMMANDS, PRIVATE_COMMANDS
 
 logger = logging.getLogger(__name__)
 
@@ -158,7 +158,8 @@ def create_dispatcher(runtime: Runtime) -> Dispatcher:
     dp.update.outer_middleware(
         EventLogMiddleware(runtime.in_flight, sink=runtime.metrics.event_sink(sink))
     )
-    dp.update.outer_middleware(DatabaseMiddleware(runtime.app.session_factory))
+    dp.update.outer_middleware(DatabaseMiddleware(runtime.app.session_factory,
+                                                  session_limit(runtime.engine)))
     UserLocaleMiddleware(runtime.i18n).setup(dp)
     name_middleware = HandlerNameMiddleware()
     for event_name, observer in dp.observers.items():
@@ -168,10 +169,11 @@ def create_dispatcher(runtime: Runtime) -> Dispatcher:
     return dp
 
 
-def bot_commands(i18n: I18n, lang: str) -> list[BotCommand]:
+def bot_commands(i18n: I18n, lang: str,
+                 commands: tuple[tuple[str, Any], ...] = PRIVATE_COMMANDS) -> list[BotCommand]:
     with i18n.context(), i18n.use_locale(lang):
         return [BotCommand(command=name, description=str(description))
-                for name, description in PRIVATE_COMMANDS]
+                for name, description in commands]
 
 
 async def set_commands(bot: Bot, runtime: Runtime) -> None:
@@ -181,3 +183,9 @@ async def set_commands(bot: Bot, runtime: Runtime) -> None:
     for lang in LANGUAGES:
         await bot.set_my_commands(bot_commands(runtime.i18n, lang), scope=scope,
                                   language_code=lang)
+    groups = BotCommandScopeAllGroupChats()
+    await bot.set_my_commands(
+        bot_commands(runtime.i18n, runtime.settings.default_locale, GROUP_COMMANDS), scope=groups)
+    for lang in LANGUAGES:
+        await bot.set_my_commands(bot_commands(runtime.i18n, lang, GROUP_COMMANDS),
+                                  scope=groups, language_code=lang)

@@ -22,5 +22,14 @@ class BackgroundService(Protocol):
 
 def build_background_services(runtime: Runtime) -> list[BackgroundService]:
     """A feature with a background service adds it here."""
+    from bot.readings_outbox import ReadingsOutboxWorker
+
     services: list[BackgroundService] = []
+    # Readings confirmed during an outage, or left mid-send by a crash, go out from here.
+    services.append(ReadingsOutboxWorker(runtime.app, runtime.i18n))
+    if runtime.settings.reminders_enabled:
+        from bot.reminders.engine import ReminderEngine
+
+        # Every process campaigns; the leader plans and sends (bot/reminders/engine.py).
+        services.append(ReminderEngine(runtime))
     return services

@@ -24,6 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo-accounts",
                           help="print the demo billing accounts and how to link each one")
     demo.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    from bot.cli_reminders import add_commands as add_reminder_commands
+
+    add_reminder_commands(sub)  # reminders due|send-due --at, demo-seed --users
     return parser
 
 
@@ -37,6 +40,10 @@ async def dispatch_command(args: argparse.Namespace) -> int:
         return await demo_accounts(as_json=args.json)
     if command == "logs":
         return await _logs(args.user, args.since, as_json=args.json)
+    if command in ("reminders", "demo-seed"):
+        from bot.cli_reminders import run as reminder_command
+
+        return await reminder_command(args)
     if command == "i18n":
         from bot.i18n_catalogs import main as i18n_main
 

@@ -35,6 +35,17 @@ class ToolSettings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     event_retention_days: int = Field(default=30, ge=1)
 
+    # Reminders (bot/reminders): on/off, the global pace in messages a second (Telegram
+    # allows about 30), how late a missed reminder may still go out, the scheduler's tick,
+    # tries per reminder, and the leader lock's TTL and renewal (with REDIS_URL).
+    reminders_enabled: bool = True
+    reminders_rate: float = Field(default=25.0, gt=0, le=30)
+    reminders_grace_hours: float = Field(default=6.0, gt=0, le=72)
+    reminders_tick_seconds: float = Field(default=60.0, gt=0, le=3600)
+    reminders_max_attempts: int = Field(default=5, ge=1, le=50)
+    reminders_leader_ttl: float = Field(default=15.0, gt=0)
+    reminders_leader_renew: float = Field(default=5.0, gt=0)
+
     @field_validator("database_url")
     @classmethod
     def _db_url(cls, value: str) -> str:
@@ -62,6 +73,12 @@ class ToolSettings(BaseSettings):
     @classmethod
     def _level_upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _leader_timing(self) -> ToolSettings:
+        if self.reminders_leader_renew >= self.reminders_leader_ttl:
+            raise ValueError("REMINDERS_LEADER_RENEW: must be shorter than REMINDERS_LEADER_TTL")
+        return self
 
     @property
     def is_sqlite(self) -> bool:

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 from contextlib import AsyncExitStack
+from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
@@ -15,6 +16,7 @@ from bot.app import Runtime, create_bot, create_dispatcher, open_runtime, set_co
 from bot.background import build_background_services
 from bot.config import Settings
 from bot.health import HealthCheck, add_ops_routes, create_ops_app
+from bot.middlewares.events import InFlight
 
 logger = logging.getLogger(__name__)
 
@@ -27,11 +29,11 @@ async def start_background(runtime: Runtime, bot: Bot, stack: AsyncExitStack) ->
         logger.info("background service started: %s", service.name)
 
 
-async def _drain(runtime: Runtime) -> None:
-    if runtime.in_flight.count:
-        logger.info("waiting for %d update(s) in flight", runtime.in_flight.count)
-    if not await runtime.in_flight.drain(runtime.settings.shutdown_timeout):
-        logger.warning("shutdown timeout: %d update(s) still in flight", runtime.in_flight.count)
+async def _drain(in_flight: InFlight, timeout: float) -> None:
+    if in_flight.count:
+        logger.info("waiting for %d update(s) in flight", in_flight.count)
+    if not await in_flight.drain(timeout):
+        logger.warning("shutdown timeout: %d update(s) still in flight", in_flight.count)
 
 
 async def start_ops_server(runtime: Runtime, stack: AsyncExitStack) -> None:
@@ -63,18 +65,47 @@ async def run_polling(settings: Settings) -> None:
         logger.info("polling as @%s", me.username)
 
         async def on_shutdown() -> None:
-            await _drain(runtime)
+            await _drain(runtime.in_flight, settings.shutdown_timeout)
 
         dp.shutdown.register(on_shutdown)
         await dp.start_polling(bot, handle_signals=True, close_bot_session=False)
 
 
+class WebhookHandler(SimpleRequestHandler):
+    """Shutdown-safe: an update answered 200 is counted in `accepted` until it is handled,
+    even while it still waits for its user's lock (the handlers' own count starts only
+    after it), so the drain waits for it; and once `stopping`, updates are refused with 503,
+    also those arriving on connections kept alive after the listener closed, so Telegram
+    delivers them again (through the load balancer, to another instance) instead of this
+    process taking them just before it exits."""
+
+    def __init__(self, dispatcher: Dispatcher, bot: Bot, secret_token: str) -> None:
+        super().__init__(dispatcher=dispatcher, bot=bot, secret_token=secret_token)
+        self.accepted = InFlight()
+        self.stopping = False
+
+    async def handle(self, request: web.Request) -> web.Response:
+        if self.stopping:
+            return web.Response(status=503, text="Shutting down")
+        return await super().handle(request)
+
+    async def _background_feed_update(self, bot: Bot, update: dict[str, Any]) -> None:
+        self.accepted.enter()
+        try:
+            await super()._background_feed_update(bot, update)
+        finally:
+            self.accepted.leave()
+
+
+WEBHOOK_HANDLER = web.AppKey("webhook_handler", WebhookHandler)
+
+
 def create_webhook_app(bot: Bot, dp: Dispatcher, settings: Settings) -> web.Application:
     assert settings.webhook_secret is not None
     app = web.Application()
-    SimpleRequestHandler(
-        dispatcher=dp, bot=bot, secret_token=settings.webhook_secret.get_secret_value()
-    ).register(app, path=settings.webhook_path)
+    handler = WebhookHandler(dp, bot, settings.webhook_secret.get_secret_value())
+    handler.register(app, path=settings.webhook_path)
+    app[WEBHOOK_HANDLER] = handler
     runtime = dp.get("runtime")
     if isinstance(runtime, Runtime):
         add_ops_routes(app, HealthCheck(runtime.engine, runtime.redis), runtime.metrics)
@@ -113,8 +144,11 @@ async def run_webhook(settings: Settings) -> None:
             await stop.wait()
         finally:
             logger.info("stopping: no new updates are taken")
+            handler = app[WEBHOOK_HANDLER]
+            handler.stopping = True
             await site.stop()  # stop accepting; then let the handlers in flight finish
-            await _drain(runtime)
+            # Counted from the 200 on: this covers the handlers' own count as well.
+            await _drain(handler.accepted, settings.shutdown_timeout)
             await runner.cleanup()
 
 

@@ -17,9 +17,16 @@ DeepLinkHandler = Callable[[Message, FSMContext, Services, User, str | None], Aw
 
 def _routes() -> dict[str, DeepLinkHandler]:
     # Imported here: the feature modules import this one to offer their own deep links.
+    from handlers.accounts import show_accounts
+    from handlers.balance import balance_deep_link
     from handlers.common import show_help
     from handlers.linking import start_linking
+    from handlers.payments import pay_deep_link
+    from handlers.readings import reading_deep_link
+    from handlers.receipts import receipt_deep_link
+    from handlers.reminders import reminders_deep_link
     from handlers.settings import show_settings
+    from handlers.support import start_support
 
     async def _settings(message: Message, state: FSMContext, services: Services,
                         user: User, arg: str | None) -> None:
@@ -33,8 +40,21 @@ def _routes() -> dict[str, DeepLinkHandler]:
                     arg: str | None) -> None:
         await start_linking(message, state, services, user)
 
+    async def _accounts(message: Message, state: FSMContext, services: Services, user: User,
+                        arg: str | None) -> None:
+        await show_accounts(message, services, user)
+
     # A feature registers its payload here.
-    return {"settings": _settings, "help": _help, "link": _link}
+    return {"settings": _settings, "help": _help, "link": _link,
+            "balance": balance_deep_link, "pay": pay_deep_link,
+            "receipt": receipt_deep_link, "support": start_support, "accounts": _accounts,
+            "reading": reading_deep_link, "reminders": reminders_deep_link}
+
+
+def has_route(feature: str) -> bool:
+    """Whether a feature has registered its deep link: lets one feature offer another's
+    entry (e.g. a reminder button) only once that feature exists."""
+    return feature in _routes()
 
 
 async def follow_deep_link(payload: str, message: Message, state: FSMContext,

@@ -44,10 +44,15 @@ def test_every_message_is_translated_in_every_language() -> None:
 
 def test_russian_is_really_russian() -> None:
     catalog = load_catalog("ru")
+    def words(msgid: object) -> str:
+        # what a translator translates: no placeholders, tags or the word E-mail
+        text = re.sub(r"\{[a-z_]*\}|<[^>]+>", "", str(msgid)).replace("E-mail", "")
+        return text
+
     not_cyrillic = [
         m.id for m in catalog
         if m.id and not re.search("[а-яА-ЯёЁ]", _strings(m.string)[0])
-        and re.search("[a-zA-Z]{4,}", str(m.id).replace("E-mail", ""))
+        and re.search("[a-zA-Z]{4,}", words(m.id))
     ]
     assert not not_cyrillic, not_cyrillic
 

@@ -202,7 +202,7 @@ async def test_perm_pin_in_russian(bot_env: Any) -> None:
     assert "<b>Газпром межрегионгаз Пермь</b>" in card
     assert f"•••• {account.number[-4:]}" in card and account.number not in card
     assert "⭐ Это ваш основной лицевой счёт." in card
-    assert buttons(client.bot_messages()[-1]) == ["📋 Мои счета", "🔗 Привязать ещё"]
+    assert buttons(client.bot_messages()[-1])[-2:] == ["📋 Мои счета", "🔗 Привязать ещё"]
     # Both messages with a PIN were deleted from the chat.
     deleted = [r for r in client.requests() if r.method == "deleteMessage"]
     assert len(deleted) == 2
@@ -221,7 +221,7 @@ async def test_perm_pin_in_english_from_the_menu(bot_env: Any) -> None:
     account, *_ = await entries(env, "mrg_perm")
     client = env.client(language_code="en")
     await register(client, "en")
-    assert client.last_reply_keyboard()[:2] == ["🔗 Link account", "📋 My accounts"]
+    assert {"🔗 Link account", "📋 My accounts"} <= set(client.last_reply_keyboard())
     await client.send("🔗 Link account")
     assert "Linking a gas account" in client.last_text()
     await client.send("Perm")
@@ -235,7 +235,7 @@ async def test_perm_pin_in_english_from_the_menu(bot_env: Any) -> None:
     await client.send(account.pin)
     assert "Account linked!" in client.last_text()
     assert "⭐ This is your default account." in client.last_text()
-    assert buttons(client.bot_messages()[-1]) == ["📋 My accounts", "🔗 Link another"]
+    assert buttons(client.bot_messages()[-1])[-2:] == ["📋 My accounts", "🔗 Link another"]
 
 
 @pytest.mark.parametrize("lang", ["ru", "en"])
@@ -405,7 +405,7 @@ async def test_cooldown_after_five_wrong_pins_for_everybody(bot_env: Any) -> Non
     assert "Слишком много неверных попыток" in text
     assert "до 15:00 по местному времени (через 60 мин)" in text
     assert await state_of(env, client) is None
-    assert client.last_reply_keyboard()[:2] == ["🔗 Привязать счёт", "📋 Мои счета"]
+    assert {"🔗 Привязать счёт", "📋 Мои счета"} <= set(client.last_reply_keyboard())
 
     # Another Telegram user, in English, hits the same account 18 minutes later.
     clock.now = now + timedelta(minutes=18)

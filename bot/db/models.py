@@ -89,3 +89,6 @@ class FsmRecord(Base):
 # Feature tables live in their own modules; imported here so Base.metadata (and Alembic) sees them.
 from bot.db import models_accounts as _models_accounts  # noqa: E402, F401
 from bot.db import models_events as _models_events  # noqa: E402, F401
+from bot.db import models_readings as _models_readings  # noqa: E402, F401
+from bot.db import models_reminders as _models_reminders  # noqa: E402, F401
+from bot.db import models_support as _models_support  # noqa: E402, F401

@@ -32,7 +32,11 @@ def account_feature_buttons() -> tuple[AccountButtons, ...]:
         from bot.keyboards.balance import balance_buttons
         return (balance_buttons,)
     """
-    return ()
+    from bot.keyboards.balance import balance_buttons
+    from bot.keyboards.payments import pay_buttons, receipt_buttons
+    from bot.keyboards.readings import reading_buttons
+
+    return (balance_buttons, reading_buttons, pay_buttons, receipt_buttons)
 
 
 def feature_rows(account: LinkedAccount) -> list[list[InlineKeyboardButton]]:

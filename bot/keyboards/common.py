@@ -19,6 +19,11 @@ MENU_SETTINGS = __("⚙️ Settings")
 MENU_HELP = __("❓ Help")
 MENU_LINK = __("🔗 Link account")
 MENU_ACCOUNTS = __("📋 My accounts")
+MENU_SUPPORT = __("🆘 Support")
+MENU_BALANCE = __("💰 Balance")
+MENU_PAY = __("💳 Pay")
+MENU_RECEIPT = __("🧾 Receipt")
+MENU_READING = __("📟 Submit reading")
 
 
 def language_keyboard(current: str | None, origin: str) -> InlineKeyboardMarkup:
@@ -70,8 +75,11 @@ def main_menu() -> ReplyKeyboardMarkup:
     """The main menu of a registered user. Features add their entry here as they land."""
     return ReplyKeyboardMarkup(
         keyboard=[
+            [KeyboardButton(text=str(MENU_BALANCE)), KeyboardButton(text=str(MENU_READING))],
+            [KeyboardButton(text=str(MENU_PAY)), KeyboardButton(text=str(MENU_RECEIPT))],
             [KeyboardButton(text=str(MENU_LINK)), KeyboardButton(text=str(MENU_ACCOUNTS))],
             [KeyboardButton(text=str(MENU_SETTINGS)), KeyboardButton(text=str(MENU_HELP))],
+            [KeyboardButton(text=str(MENU_SUPPORT))],
         ],
         resize_keyboard=True,
         is_persistent=True,

@@ -90,7 +90,10 @@ class EventLogMiddleware(BaseMiddleware):
         ctx = EventContext()
         data[EVENT_CONTEXT_KEY] = ctx
         state: FSMContext | None = data.get("state")
-        before = await state.get_state() if state else None
+        # aiogram's FSM middleware has just read it, under the user's lock: reading it again
+        # would cost a Redis (or database) round trip on every update.
+        before = data.get("raw_state") if "raw_state" in data else (
+            await state.get_state() if state else None)
         started = time.perf_counter()
         outcome = "handled"
         self.in_flight.enter()

@@ -10,7 +10,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 if TYPE_CHECKING:
     from bot.context import AppContext
     from bot.services.accounts import AccountsService
+    from bot.services.balance import BalanceService
     from bot.services.linking import LinkingService
+    from bot.services.payments import PaymentsService
+    from bot.services.readings import ReadingsService
+    from bot.services.receipts import ReceiptsService
+    from bot.services.reminders import ReminderService
+    from bot.services.stats import StatsService
+    from bot.services.support import SupportService
     from bot.services.users import UserService
 
 
@@ -38,3 +45,45 @@ class Services:
         from bot.services.accounts import AccountsService
 
         return AccountsService(self.session, self.app)
+
+    @cached_property
+    def balance(self) -> BalanceService:
+        from bot.services.balance import BalanceService
+
+        return BalanceService(self.session, self.app)
+
+    @cached_property
+    def payments(self) -> PaymentsService:
+        from bot.services.payments import PaymentsService
+
+        return PaymentsService(self.app)
+
+    @cached_property
+    def readings(self) -> ReadingsService:
+        from bot.services.readings import ReadingsService
+
+        return ReadingsService(self.session, self.app)
+
+    @cached_property
+    def receipts(self) -> ReceiptsService:
+        from bot.services.receipts import ReceiptsService
+
+        return ReceiptsService(self.app)
+
+    @cached_property
+    def reminders(self) -> ReminderService:
+        from bot.services.reminders import ReminderService
+
+        return ReminderService(self.session, self.app)
+
+    @cached_property
+    def support(self) -> SupportService:
+        from bot.services.support import SupportService
+
+        return SupportService(self.session, self.app)
+
+    @cached_property
+    def stats(self) -> StatsService:
+        from bot.services.stats import StatsService
+
+        return StatsService(self.session, self.app)

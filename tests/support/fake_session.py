@@ -64,9 +64,9 @@ class RecordingSession(BaseSession):
         for attach_key, input_file in files.items():
             contents[attach_key] = b"".join([chunk async for chunk in input_file.read(bot)])
             # Also under the field name (photo, document), as the Bot API server sees it.
-            for field, value in params.items():
+            for name, value in params.items():
                 if value == f"attach://{attach_key}":
-                    contents[field] = contents[attach_key]
+                    contents[name] = contents[attach_key]
         return params, contents
 
     async def make_request(self, bot: Bot, method: TelegramMethod[TelegramType],

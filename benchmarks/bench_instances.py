@@ -1,0 +1,88 @@
+"""Scale-out: one and two gas bot instances on one PostgreSQL and one Redis, behind a
+round-robin load balancer, next to the bare aiogram echo bot.
+
+    .venv/bin/python -m benchmarks.bench_instances [--rate 100] [--duration 30] [--users 400]
+
+The same harness, users and update mix as `benchmarks.bench_webhook` (read its docstring):
+the harness plays Telegram and the load balancer at once, sending each update to the next
+instance in turn, so one user's updates alternate between the instances — the FSM state,
+the per-user lock, the repeated-update filter and the flood limit all live in Redis.
+Needs PostgreSQL (a database is created and dropped: BENCH_PG_ADMIN) and Redis
+(BENCH_REDIS_URL, flushed); the machine's cores are shared by the instances, PostgreSQL,
+Redis and the harness, which the CPU lines show.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.bench_webhook import (
+    BenchAPI,
+    Row,
+    arguments,
+    echo_bot,
+    fresh_postgres,
+    fresh_redis,
+    gas_bot,
+    machine,
+    measure,
+    prepare_users,
+    print_table,
+    scrape,
+    workspace,
+)
+
+
+async def main(argv: list[str] | None = None) -> int:
+    args = arguments(argv)
+    print(machine(), flush=True)
+    rows: list[Row] = []
+    outcomes = {}
+    async with contextlib.AsyncExitStack() as stack:
+        workdir = stack.enter_context(workspace(args.workdir))
+        database_url = await stack.enter_async_context(fresh_postgres())
+        redis_url = await fresh_redis()
+        print(f"registering {args.users} users with a linked account ...", flush=True)
+        users = await prepare_users(database_url, args.users)
+        async with BenchAPI() as api:
+            for count in (1, 2):
+                bots = [gas_bot(api, workdir, f"gasbot-{count}-{n}", database_url, redis_url)
+                        for n in range(count)]
+                try:
+                    for bot in bots:  # one by one: the first applies the migrations
+                        await bot.start()
+                    label = f"gas bot x{count} (PostgreSQL + Redis)"
+                    rows += await measure(label, api, bots, users, args)
+                    outcomes[count] = [await scrape(bot) for bot in bots]
+                finally:
+                    for bot in bots:
+                        bot.stop()
+            echo = echo_bot(api, workdir)
+            await echo.start()
+            try:
+                rows += await measure("aiogram echo", api, [echo], users, args)
+            finally:
+                echo.stop()
+            violations = len(api.violations)
+    print()
+    print_table(rows)
+    one, two, baseline = (rows[i].stats.throughput for i in (1, 3, 5))
+    print(f"\nmax throughput: two instances / one: {two / one:.2f}; "
+          f"ratio to the echo bot: one {one / baseline:.2f}, two {two / baseline:.2f} "
+          f"(target ≥ 0.5)")
+    print(f"p99 at {args.rate:g}/s: one instance {rows[0].stats.quantile(0.99):.1f} ms, "
+          f"two {rows[2].stats.quantile(0.99):.1f} ms (target < 100 ms)")
+    for count, per_instance in outcomes.items():
+        print(f"updates by outcome, {count} instance(s): {per_instance}")
+    print(f"Bot API spec violations: {violations}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))

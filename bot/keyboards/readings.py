@@ -1,0 +1,76 @@
+"""Keyboards of /reading: choosing the account and the meter, the meter screen, the
+confirmation, and the account card's «Submit reading» button."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.utils.i18n import gettext as _
+
+from bot.callbacks import ReadingCB, ReadingMeterCB, ReadingStepCB
+from bot.db.models_accounts import LinkedAccount
+
+# How much of the idempotency key a confirmation's buttons carry: enough to tell two
+# confirmations of one user apart, short enough for the 64 bytes of callback data.
+KEY_TAG_LEN = 8
+
+
+def reading_buttons(account: LinkedAccount) -> list[InlineKeyboardButton]:
+    """The account card's entry to /reading (see bot.keyboards.accounts)."""
+    return [InlineKeyboardButton(text=_("📟 Submit reading"),
+                                 callback_data=ReadingCB(action="acc", id=account.id).pack())]
+
+
+def accounts_keyboard(entries: Sequence[tuple[LinkedAccount, str]]) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(inline_keyboard=[
+        [InlineKeyboardButton(text=text,
+                              callback_data=ReadingCB(action="acc", id=account.id).pack())]
+        for account, text in entries
+    ])
+
+
+def meters_keyboard(account_id: int, labels: Sequence[str]) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(inline_keyboard=[
+        [InlineKeyboardButton(
+            text=label,
+            callback_data=ReadingMeterCB(action="open", id=account_id, m=index).pack())]
+        for index, label in enumerate(labels)
+    ])
+
+
+def meter_keyboard(account_id: int, meter_index: int, *,
+                   remind: bool = False) -> InlineKeyboardMarkup:
+    """Under the meter screen and an accepted reading: the history and the chart."""
+    rows = [[
+        InlineKeyboardButton(
+            text=_("📜 History"),
+            callback_data=ReadingMeterCB(action="hist", id=account_id, m=meter_index).pack()),
+        InlineKeyboardButton(
+            text=_("📊 Chart"),
+            callback_data=ReadingMeterCB(action="chart", id=account_id, m=meter_index).pack()),
+    ]]
+    if remind:
+        rows.append([InlineKeyboardButton(
+            text=_("⏰ Remind me when it opens"),
+            callback_data=ReadingCB(action="remind", id=account_id).pack())])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def retry_keyboard(account_id: int, meter_index: int | None) -> InlineKeyboardMarkup:
+    data = (ReadingCB(action="acc", id=account_id) if meter_index is None
+            else ReadingMeterCB(action="open", id=account_id, m=meter_index))
+    return InlineKeyboardMarkup(inline_keyboard=[[
+        InlineKeyboardButton(text=_("🔄 Retry"), callback_data=data.pack())]])
+
+
+def confirm_keyboard(key: str) -> InlineKeyboardMarkup:
+    tag = key[:KEY_TAG_LEN]
+    return InlineKeyboardMarkup(inline_keyboard=[
+        [InlineKeyboardButton(text=_("✅ Submit"),
+                              callback_data=ReadingStepCB(action="submit", k=tag).pack())],
+        [InlineKeyboardButton(text=_("✏️ Change"),
+                              callback_data=ReadingStepCB(action="edit", k=tag).pack()),
+         InlineKeyboardButton(text=_("✖️ Cancel"),
+                              callback_data=ReadingStepCB(action="cancel", k=tag).pack())],
+    ])

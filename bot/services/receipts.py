@@ -1,0 +1,91 @@
+"""Receipts (платёжные документы) as PDF: which periods an account has, and the document.
+
+The supplier gives the data of a receipt; the PDF is rendered here, in a worker thread,
+because laying out a page and compressing its fonts takes long enough to stall every
+other chat if done on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass
+from typing import Final
+
+from bot.billing.errors import AccountNotFound, ReceiptNotAvailable, SupplierUnavailable
+from bot.billing.models import AccountRef, Period, ReceiptData
+from bot.context import AppContext
+from bot.db.models_accounts import LinkedAccount
+from bot.documents.receipt_pdf import render_receipt_pdf
+from bot.services.payments import SupplierGone
+from bot.suppliers.models import Supplier
+
+__all__ = [
+    "AccountNotFound",
+    "ReceiptFile",
+    "ReceiptNotAvailable",
+    "ReceiptsService",
+    "SupplierGone",
+    "SupplierUnavailable",
+    "parse_period",
+    "receipt_filename",
+]
+
+# «10.2026», «10/2026», «10-2026», «2026-10», «2026.10»: how people write a billing month.
+_MONTH_YEAR: Final = re.compile(r"(0?[1-9]|1[0-2])\s*[./-]\s*([0-9]{4})")
+_YEAR_MONTH: Final = re.compile(r"([0-9]{4})\s*[./-]\s*(0?[1-9]|1[0-2])")
+_UNSAFE_IN_NAME: Final = re.compile(r"[^0-9A-Za-z_-]")
+
+
+def parse_period(text: str) -> Period | None:
+    """A billing month typed as text, or None when it is not one."""
+    text = text.strip()
+    if match := _MONTH_YEAR.fullmatch(text):
+        return Period(int(match.group(2)), int(match.group(1)))
+    if match := _YEAR_MONTH.fullmatch(text):
+        return Period(int(match.group(1)), int(match.group(2)))
+    return None
+
+
+def receipt_filename(number: str, period: Period) -> str:
+    """`receipt_<account>_<YYYY-MM>.pdf`: what the subscriber finds in their downloads."""
+    return f"receipt_{_UNSAFE_IN_NAME.sub('', number)}_{period}.pdf"
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptFile:
+    filename: str
+    content: bytes
+    receipt: ReceiptData
+    supplier: Supplier
+
+
+class ReceiptsService:
+    def __init__(self, app: AppContext) -> None:
+        self.app = app
+
+    def supplier(self, account: LinkedAccount) -> Supplier:
+        supplier = self.app.catalog.get(account.supplier_code)
+        if supplier is None:
+            raise SupplierGone(account.supplier_code)
+        return supplier
+
+    @staticmethod
+    def _ref(account: LinkedAccount) -> AccountRef:
+        return AccountRef(account.supplier_code, account.number, account.unit)
+
+    async def periods(self, account: LinkedAccount) -> list[Period]:
+        """The periods with a receipt, newest first. Raises SupplierGone, and the billing's
+        SupplierUnavailable / AccountNotFound."""
+        supplier = self.supplier(account)
+        connector = self.app.billing.for_supplier(supplier.code)
+        return sorted(await connector.list_receipt_periods(self._ref(account)), reverse=True)
+
+    async def pdf(self, account: LinkedAccount, period: Period, lang: str) -> ReceiptFile:
+        """The receipt of `period` as a PDF labelled in `lang`. Raises ReceiptNotAvailable
+        for a period without one, besides what `periods` raises."""
+        supplier = self.supplier(account)
+        connector = self.app.billing.for_supplier(supplier.code)
+        receipt = await connector.get_receipt(self._ref(account), period)
+        content = await asyncio.to_thread(render_receipt_pdf, receipt, supplier, lang)
+        return ReceiptFile(receipt_filename(account.number, period), content, receipt, supplier)

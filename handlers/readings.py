@@ -1,0 +1,935 @@
+"""/reading: submit a meter reading; a meter's reading history and consumption chart.
+
+account (skipped when there is one) → meter (skipped when there is one) → the meter screen:
+the last accepted reading and this period's submission window → one value per tariff zone
+(day, then night) → a confirmation with the consumption and the estimated cost → «Submit»:
+accepted with the date and a reference number, refused with the reason, or — the supplier
+being down — kept in the outbox, sent by the background worker, and the user told then.
+Entry points: /reading, «📟 Submit reading» (main menu and account cards),
+`/start reading` and `/start reading_<account id>` (reminders send users there).
+
+Account, meter, history and chart buttons carry what they act on, so they work from any old
+message; the confirmation's buttons carry a tag of the draft's key, so an older confirmation
+cannot submit the values of a newer one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from decimal import Decimal
+
+from aiogram import F, Router, html
+from aiogram.enums import ChatType
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.filters import Command
+from aiogram.fsm.context import FSMContext
+from aiogram.types import BufferedInputFile, CallbackQuery, Message
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
+
+from bot.billing.errors import AccountNotFound, SupplierUnavailable
+from bot.billing.models import Meter, Period, ReadingRecord, ReadingSource, ReadingState
+from bot.callbacks import ReadingCB, ReadingMeterCB, ReadingStepCB
+from bot.db.models import User
+from bot.db.models_accounts import LinkedAccount
+from bot.db.models_readings import OutboxStatus
+from bot.documents.chart import render_consumption_chart
+from bot.filters import RegisteredUser
+from bot.i18n import fmt_date, fmt_money, fmt_period
+from bot.keyboards.common import MENU_READING, main_menu
+from bot.keyboards.linking import link_offer_keyboard
+from bot.keyboards.readings import (
+    KEY_TAG_LEN,
+    accounts_keyboard,
+    confirm_keyboard,
+    meter_keyboard,
+    meters_keyboard,
+    retry_keyboard,
+)
+from bot.middlewares.events import EventContext
+from bot.readings_outbox import fmt_reading, outcome_text, values_text, zone_label
+from bot.services import Services
+from bot.services.accounts import masked_number
+from bot.services.readings import Draft, MeterOutlook, SupplierGone, new_key, split_values
+from bot.services.readings_rules import (
+    ROLLOVER_SHARE,
+    Assessment,
+    ReadingInputCode,
+    ReadingInputError,
+    ReadingOutcome,
+    ZoneAssessment,
+    allowed_decimals,
+)
+from bot.suppliers.accounts import mask_account
+from bot.suppliers.models import Supplier
+from fsm.readings import ReadingData, ReadingStates
+from handlers.deeplinks import follow_deep_link, has_route
+
+# Callback prefixes of this feature: its stale buttons are answered here, with the step.
+_PREFIXES = ("rd", "rdm", "rds")
+
+
+def _q(text: str) -> str:
+    return html.quote(text)
+
+
+def _message_of(query: CallbackQuery) -> Message | None:
+    return query.message if isinstance(query.message, Message) else None
+
+
+def _is_step_input(message: Message) -> bool:
+    """Commands and main-menu entries sent during a step are not its input: they go on to
+    their own handlers. Anything else (a sticker included) is the step's to answer."""
+    text = message.text
+    if text is None:
+        return True
+    if text.startswith("/"):
+        return False
+    return text not in {button.text for row in main_menu().keyboard for button in row}
+
+
+def _ours(data: str | None) -> bool:
+    return data is not None and data.split(":", 1)[0] in _PREFIXES
+
+
+def _note(ctx: EventContext | None, account: LinkedAccount, **values: str) -> None:
+    """What support staff see of this step; the account number only masked."""
+    if ctx is not None:
+        ctx.notes.update(supplier=account.supplier_code, account=mask_account(account.number),
+                         **values)
+
+
+# --- words -------------------------------------------------------------------------------
+
+
+def source_label(source: ReadingSource) -> str:
+    if source is ReadingSource.SUPPLIER:
+        return _("taken by the supplier")
+    if source is ReadingSource.ESTIMATE:
+        return _("estimated by the supplier")
+    return _("submitted by the subscriber")
+
+
+def state_label(state: ReadingState) -> str:
+    if state is ReadingState.PENDING:
+        return _("being checked")
+    if state is ReadingState.REJECTED:
+        return _("rejected")
+    return _("accepted")
+
+
+def account_header(services: Services, account: LinkedAccount, lang: str) -> str:
+    return f"{_q(services.accounts.title(account, lang))} (<code>{masked_number(account)}</code>)"
+
+
+def account_entries(services: Services, accounts: list[LinkedAccount],
+                    lang: str) -> list[tuple[LinkedAccount, str]]:
+    """Button texts of the accounts to choose from (plain text: no escaping), default starred."""
+    return [(account, ("⭐ " if account.is_default else "")
+             + f"{services.accounts.title(account, lang)} · {masked_number(account)}")
+            for account in accounts]
+
+
+def _example(decimals: int, lang: str) -> str:
+    separator = "," if lang == "ru" else "."
+    return "1234" if decimals == 0 else f"1234{separator}5"
+
+
+def _top(capacity: int, lang: str) -> str:
+    return fmt_reading(Decimal(10) ** capacity - 1, lang)
+
+
+def meter_label(meter: Meter) -> str:
+    label = f"№ {meter.serial}"
+    if len(meter.zones) > 1:
+        label += " · " + "/".join(zone_label(zone) for zone in meter.zones)
+    return label
+
+
+def window_text(outlook: MeterOutlook, lang: str) -> str:
+    window = outlook.window
+    supplier = _q(outlook.supplier.display_name(lang))
+    period = fmt_period(window.period.year, window.period.month, lang)
+    start = fmt_date(window.opens_at, lang, "d MMMM")
+    end = fmt_date(window.closes_at, lang, "d MMMM")
+    if window.open and outlook.supplier.readings.window.always_open:
+        return _("🗓 <b>{supplier}</b> accepts readings on any day of the month.").format(
+            supplier=supplier)
+    if window.open:
+        return _("🗓 Readings for {period} are accepted from {start} to {end}: you can submit "
+                 "now.").format(period=period, start=start, end=end)
+    return _("🗓 Readings are not accepted today. <b>{supplier}</b> accepts readings for "
+             "{period} from {start} to {end}: come back on {start}.").format(
+        supplier=supplier, period=period, start=start, end=end)
+
+
+def meter_text(services: Services, account: LinkedAccount, outlook: MeterOutlook,
+               lang: str) -> str:
+    meter = outlook.meter
+    lines = [_("📟 <b>Meter № {serial}</b>").format(serial=_q(meter.serial)),
+             account_header(services, account, lang)]
+    if len(meter.zones) > 1:
+        lines.append(_("Tariff zones: {zones}").format(
+            zones=", ".join(_q(zone_label(zone)) for zone in meter.zones)))
+    if meter.check_date is not None:
+        lines.append(_("Next verification: {date}").format(date=fmt_date(meter.check_date,
+                                                                          lang)))
+    last = outlook.shown_last
+    lines.append("")
+    if last is None:
+        lines.append(_("No accepted readings yet."))
+    else:
+        lines.append(_("Last accepted reading: {values}, {date} ({source})").format(
+            values=values_text(meter.zones, last.values, lang),
+            date=fmt_date(last.taken_on, lang), source=source_label(last.source)))
+    lines += ["", window_text(outlook, lang)]
+    return "\n".join(lines)
+
+
+def prompt_text(data: ReadingData, zone_index: int, supplier: Supplier, lang: str) -> str:
+    decimals = allowed_decimals(data.meter(), supplier.readings)
+    example = _example(decimals, lang)
+    if decimals == 0:
+        text = _("✏️ Send the reading: whole cubic metres (the black digits), without the red "
+                 "ones after the decimal point. For example: <code>{example}</code>").format(
+            example=example)
+    else:
+        text = ngettext(
+            "✏️ Send the reading, with at most {n} digit after the decimal point (the red "
+            "one). For example: <code>{example}</code>",
+            "✏️ Send the reading, with at most {n} digits after the decimal point (the red "
+            "ones). For example: <code>{example}</code>",
+            decimals,
+        ).format(n=decimals, example=example)
+    if len(data.zones) > 1:
+        zone = _q(zone_label(data.zones[zone_index]))
+        text = _("Zone {index} of {count}: <b>{zone}</b>.").format(
+            index=zone_index + 1, count=len(data.zones), zone=zone) + "\n" + text
+    return text
+
+
+def input_error_text(exc: ReadingInputError, data: ReadingData, supplier: Supplier,
+                     lang: str) -> str:
+    decimals = allowed_decimals(data.meter(), supplier.readings)
+    if exc.code is ReadingInputCode.NEGATIVE:
+        text = _("❌ A reading cannot be negative: send the digits exactly as the meter shows "
+                 "them.")
+    elif exc.code is ReadingInputCode.TOO_MANY_DIGITS:
+        limit = exc.limit or data.capacity
+        text = ngettext(
+            "❌ Too many digits: this meter shows {n} digit before the decimal point, so its "
+            "reading is at most {top}. If you typed the red digits too, put a decimal point "
+            "before them.",
+            "❌ Too many digits: this meter shows {n} digits before the decimal point, so its "
+            "reading is at most {top}. If you typed the red digits too, put a decimal point "
+            "before them.",
+            limit,
+        ).format(n=limit, top=_top(limit, lang))
+    elif exc.code is ReadingInputCode.TOO_MANY_DECIMALS and decimals == 0:
+        text = _("❌ <b>{supplier}</b> accepts whole cubic metres only: send the reading "
+                 "without the red digits after the decimal point.").format(
+            supplier=_q(supplier.display_name(lang)))
+    elif exc.code is ReadingInputCode.TOO_MANY_DECIMALS:
+        text = ngettext(
+            "❌ At most {n} digit after the decimal point is accepted here: drop the extra ones.",
+            "❌ At most {n} digits after the decimal point are accepted here: drop the extra ones.",
+            decimals,
+        ).format(n=decimals)
+    else:
+        text = _("❌ This does not look like a reading. Send the digits from the meter, for "
+                 "example <code>{example}</code>: a comma or a dot before the decimals, "
+                 "nothing else.").format(example=_example(decimals, lang))
+    return text + _zone_reminder(data)
+
+
+def _zone_reminder(data: ReadingData) -> str:
+    index = data.next_zone
+    if len(data.zones) < 2 or index is None:
+        return ""
+    return "\n" + _("Now: the <b>{zone}</b> reading.").format(
+        zone=_q(zone_label(data.zones[index])))
+
+
+def zone_rejection_text(zone: ZoneAssessment, data: ReadingData, supplier: Supplier,
+                        lang: str) -> str:
+    meter = data.meter()
+    taken_on = meter.last.taken_on if meter.last is not None else None
+    previous = fmt_reading(zone.previous or Decimal(0), lang)
+    date = fmt_date(taken_on, lang) if taken_on is not None else ""
+    name = _q(supplier.display_name(lang))
+    if zone.outcome is ReadingOutcome.ZERO:
+        return _("❌ The consumption is zero: the reading equals the previous one, {previous}. "
+                 "<b>{supplier}</b> does not accept zero consumption. If you used no gas, "
+                 "contact the supplier; otherwise check the digits and send the reading "
+                 "again.").format(previous=previous, supplier=name)
+    if len(data.zones) > 1:
+        text = _("❌ The {zone} reading {value} is less than the previous one, {previous} "
+                 "({date}). A meter only counts up: check the digits and send the reading "
+                 "again.").format(zone=_q(zone_label(zone.zone)),
+                                  value=fmt_reading(zone.value, lang), previous=previous,
+                                  date=date)
+    else:
+        text = _("❌ {value} is less than the previous reading, {previous} ({date}). A meter "
+                 "only counts up: check the digits and send the reading again.").format(
+            value=fmt_reading(zone.value, lang), previous=previous, date=date)
+    near_top = (zone.previous is not None
+                and zone.previous >= Decimal(10) ** data.capacity * (1 - ROLLOVER_SHARE))
+    if near_top and not supplier.readings.allow_rollover:
+        text += "\n" + _("If your meter went past {top} and started again from zero, "
+                         "<b>{supplier}</b> does not accept that here: contact the "
+                         "supplier.").format(top=_top(data.capacity, lang), supplier=name)
+    return text
+
+
+def rejection_text(assessment: Assessment, data: ReadingData, supplier: Supplier,
+                   lang: str) -> str:
+    """The whole reading refused: over the maximum where the supplier refuses that (a zone
+    lower than before, or unused where that is refused, is caught as it is typed)."""
+    if assessment.rejection is ReadingOutcome.OVER_MAX:
+        return _("❌ That would be {total} m³ since the previous reading, more than "
+                 "<b>{supplier}</b> accepts: at most {max} m³. Check the digits and send the "
+                 "reading again.").format(
+            total=fmt_reading(assessment.total or Decimal(0), lang),
+            supplier=_q(supplier.display_name(lang)),
+            max=fmt_reading(assessment.max_consumption, lang))
+    zone = next(z for z in assessment.zones if z.outcome is assessment.rejection)
+    return zone_rejection_text(zone, data, supplier, lang)
+
+
+def warnings_text(assessment: Assessment, data: ReadingData, lang: str) -> list[str]:
+    lines = []
+    for code in assessment.confirmations:
+        if code is ReadingOutcome.ROLLOVER:
+            for zone in assessment.zones:
+                if zone.outcome is not ReadingOutcome.ROLLOVER:
+                    continue
+                lines.append(_("🔄 The reading is lower than the previous one ({previous}): it "
+                               "looks like the meter went past {top} and started again from "
+                               "zero. The consumption is counted across the wrap: {consumption} "
+                               "m³.").format(
+                    previous=fmt_reading(zone.previous or Decimal(0), lang),
+                    top=_top(data.capacity, lang),
+                    consumption=fmt_reading(zone.consumption or Decimal(0), lang)))
+        elif code is ReadingOutcome.BELOW_ESTIMATE:
+            previous = next((z.previous for z in assessment.zones
+                             if z.outcome is ReadingOutcome.BELOW_ESTIMATE), None)
+            lines.append(_("ℹ️ The previous reading, {previous}, was estimated by the supplier, "
+                           "and yours is lower. That is fine: the supplier will recalculate "
+                           "the charges from your real reading.").format(
+                previous=fmt_reading(previous or Decimal(0), lang)))
+        elif code is ReadingOutcome.OVER_MAX:
+            lines.append(_("⚠️ The consumption, {total} m³, is above the usual maximum of {max} "
+                           "m³ for a period. If the reading is right, submit it anyway.").format(
+                total=fmt_reading(assessment.total or Decimal(0), lang),
+                max=fmt_reading(assessment.max_consumption, lang)))
+    return lines
+
+
+def confirm_text(services: Services, account: LinkedAccount, data: ReadingData,
+                 assessment: Assessment, tariff: Decimal | None, cost: Decimal | None,
+                 lang: str) -> str:
+    unit = _("m³")
+    lines = [_("📋 <b>Check the reading before sending it</b>"),
+             _("Meter № {serial} · {account}").format(
+                 serial=_q(data.serial), account=account_header(services, account, lang)),
+             ""]
+    for zone in assessment.zones:
+        value = f"<b>{fmt_reading(zone.value, lang)}</b> {unit}"
+        if len(assessment.zones) > 1:
+            label = zone_label(zone.zone)
+            value = f"{_q(label[:1].upper() + label[1:])}: {value}"
+        else:
+            value = _("Reading: {value}").format(value=value)
+        if zone.consumption is not None and len(assessment.zones) > 1:
+            value += " · " + _("consumption {consumption} m³").format(
+                consumption=fmt_reading(zone.consumption, lang))
+        lines.append(value)
+    if assessment.total is not None:
+        lines.append(_("Consumption: <b>{total}</b> m³").format(
+            total=fmt_reading(assessment.total, lang)))
+    else:
+        lines.append(_("Consumption: the supplier will calculate it."))
+    if cost is not None and tariff is not None:
+        lines.append(_("Estimated cost: about <b>{cost}</b> (at {tariff} per m³)").format(
+            cost=fmt_money(cost, lang), tariff=fmt_money(tariff, lang)))
+    if data.replaced_values is not None and data.replaced_on is not None:
+        lines += ["", _("♻️ It replaces your reading of {date}: {values}.").format(
+            date=fmt_date(data.replaced_on, lang),
+            values=values_text(data.zones, [Decimal(v) for v in data.replaced_values], lang))]
+    warnings = warnings_text(assessment, data, lang)
+    if warnings:
+        lines += ["", *warnings]
+    lines += ["", _("Is everything right? Press «✅ Submit».")]
+    return "\n".join(lines)
+
+
+def history_text(services: Services, account: LinkedAccount, meter: Meter,
+                 records: list[ReadingRecord], lang: str) -> str:
+    lines = [_("📜 <b>Readings of meter № {serial}</b>").format(serial=_q(meter.serial)),
+             account_header(services, account, lang)]
+    if not records:
+        lines += ["", _("No readings in the last 12 months.")]
+        return "\n".join(lines)
+    period: Period | None = None
+    unit = _("m³")
+    for record in records:
+        if record.period != period:
+            period = record.period
+            lines += ["", f"<b>{fmt_period(period.year, period.month, lang)}</b>"]
+        parts = [values_text(meter.zones, record.values, lang)]
+        if record.consumption and record.state is not ReadingState.REJECTED:
+            used = sum(record.consumption, Decimal(0))
+            parts.append(f"+{fmt_reading(used, lang)} {unit}")
+        parts += [fmt_date(record.taken_on, lang, "d MMM"), source_label(record.source),
+                  state_label(record.state)]
+        mark = "❌ " if record.state is ReadingState.REJECTED else "• "
+        lines.append(mark + " · ".join(parts))
+    return "\n".join(lines)
+
+
+def step_hint(current: str | None) -> str:
+    hints = {
+        ReadingStates.account.state: _("Now: choose the account."),
+        ReadingStates.meter.state: _("Now: choose the meter."),
+        ReadingStates.value.state: _("Now: send the reading."),
+        ReadingStates.confirm.state: _("Now: check the reading and press «✅ Submit»."),
+    }
+    return hints.get(current or "", "")
+
+
+def outage_text(supplier_name: str) -> str:
+    return _("⚠️ <b>{supplier}</b> is not responding right now. Press «🔄 Retry» in a "
+             "minute.").format(supplier=_q(supplier_name))
+
+
+def supplier_gone_text() -> str:
+    return _("The bot no longer serves the supplier of this account, so I can't do this for "
+             "it. See /accounts.")
+
+
+def account_not_found_text(supplier_name: str) -> str:
+    return _("❌ <b>{supplier}</b> no longer finds this account (accounts are sometimes merged "
+             "or renumbered). Check the number on your latest receipt, and link it again in "
+             "/accounts if it has changed.").format(supplier=_q(supplier_name))
+
+
+# --- steps -------------------------------------------------------------------------------
+
+
+async def start_reading(message: Message, state: FSMContext, services: Services, user: User,
+                        account_id: int | None = None,
+                        ctx: EventContext | None = None) -> None:
+    """Start (or restart) /reading; at the account `account_id` when it is the user's."""
+    await state.clear()
+    accounts = await services.accounts.list_for(user.id)
+    if not accounts:
+        await message.answer(
+            _("📟 You have no linked accounts yet. Link one first, and then you can submit "
+              "meter readings here."),
+            reply_markup=link_offer_keyboard())
+        return
+    account = next((a for a in accounts if a.id == account_id), None)
+    if account is None and len(accounts) == 1:
+        account = accounts[0]
+    if account is None:
+        await state.set_state(ReadingStates.account)
+        await ReadingData().save(state)
+        await message.answer(_("📟 <b>Meter reading</b>\nWhich account is it for?"),
+                             reply_markup=accounts_keyboard(
+                                 account_entries(services, accounts, user.language)))
+        return
+    await open_account(message, state, services, user, account, ctx)
+
+
+def account_id_of(arg: str | None) -> int | None:
+    """The linked account's id in a deep link's argument (`reading_42`)."""
+    return int(arg) if arg is not None and arg.isascii() and arg.isdigit() else None
+
+
+async def reading_deep_link(message: Message, state: FSMContext, services: Services,
+                            user: User, arg: str | None) -> None:
+    """`/start reading` and `/start reading_<account id>`."""
+    await start_reading(message, state, services, user, account_id_of(arg))
+
+
+async def _meters(message: Message, state: FSMContext, services: Services, user: User,
+                  account: LinkedAccount, meter_index: int | None,
+                  ctx: EventContext | None) -> list[Meter] | None:
+    """The account's meters, or None after telling the user why not."""
+    lang = user.language
+    supplier_name = services.accounts.supplier_name(account, lang)
+    try:
+        return await services.readings.meters(account)
+    except SupplierGone:
+        await state.clear()
+        await message.answer(supplier_gone_text(), reply_markup=main_menu())
+    except SupplierUnavailable:
+        _note(ctx, account, reading="unavailable")
+        await state.clear()
+        await message.answer(outage_text(supplier_name),
+                             reply_markup=retry_keyboard(account.id, meter_index))
+    except AccountNotFound:
+        _note(ctx, account, reading="not_found")
+        await state.clear()
+        await message.answer(account_not_found_text(supplier_name), reply_markup=main_menu())
+    return None
+
+
+async def open_account(message: Message, state: FSMContext, services: Services, user: User,
+                       account: LinkedAccount, ctx: EventContext | None = None) -> None:
+    meters = await _meters(message, state, services, user, account, None, ctx)
+    if meters is None:
+        return
+    lang = user.language
+    if not meters:
+        await state.clear()
+        await message.answer(
+            _("ℹ️ Account {account} has no meters: <b>{supplier}</b> bills it by the "
+              "consumption norm, so there is nothing to submit.").format(
+                account=account_header(services, account, lang),
+                supplier=_q(services.accounts.supplier_name(account, lang))),
+            reply_markup=main_menu())
+        return
+    if len(meters) == 1:
+        await open_meter(message, state, services, user, account, meters, 0, ctx)
+        return
+    labels = [meter_label(meter) for meter in meters]
+    await state.set_state(ReadingStates.meter)
+    await ReadingData(account_id=account.id, meter_labels=labels).save(state)
+    await message.answer(_("📟 Which meter? {account}").format(
+        account=account_header(services, account, lang)),
+        reply_markup=meters_keyboard(account.id, labels))
+
+
+async def open_meter(message: Message, state: FSMContext, services: Services, user: User,
+                     account: LinkedAccount, meters: list[Meter], index: int,
+                     ctx: EventContext | None = None) -> None:
+    """The meter screen; the first zone's prompt when a reading can be submitted now."""
+    lang = user.language
+    await state.clear()
+    try:
+        outlook = await services.readings.outlook(user.id, account, meters[index])
+    except SupplierGone:
+        await message.answer(supplier_gone_text(), reply_markup=main_menu())
+        return
+    except SupplierUnavailable:
+        _note(ctx, account, reading="unavailable")
+        await message.answer(outage_text(services.accounts.supplier_name(account, lang)),
+                             reply_markup=retry_keyboard(account.id, index))
+        return
+    except AccountNotFound:
+        await message.answer(account_not_found_text(
+            services.accounts.supplier_name(account, lang)), reply_markup=main_menu())
+        return
+    supplier = outlook.supplier
+    name = _q(supplier.display_name(lang))
+    text = meter_text(services, account, outlook, lang)
+    period = fmt_period(outlook.window.period.year, outlook.window.period.month, lang)
+    if outlook.in_flight is not None:
+        _note(ctx, account, reading="in_flight")
+        text += "\n\n" + _("⏳ Your reading {values} of this meter is on its way to the "
+                           "supplier. I will write to you as soon as it is accepted; there is "
+                           "no need to send it again.").format(values=values_text(
+                               outlook.meter.zones, split_values(outlook.in_flight.values),
+                               lang))
+        await message.answer(text, reply_markup=meter_keyboard(account.id, index))
+        return
+    if not outlook.window.open:
+        _note(ctx, account, reading="window_closed")
+        # Offered only once the reminders feature has registered its deep link.
+        await message.answer(text, reply_markup=meter_keyboard(
+            account.id, index, remind=has_route("reminders")))
+        return
+    existing = outlook.existing
+    if existing is not None and outlook.decision == "refuse":
+        _note(ctx, account, reading="resubmission_refused")
+        text += "\n\n" + _("ℹ️ You have already submitted a reading for {period}: {values} on "
+                           "{date}. <b>{supplier}</b> does not accept a second reading in the "
+                           "same period. If it was wrong, contact the supplier.").format(
+            period=period, values=values_text(outlook.meter.zones, existing.values, lang),
+            date=fmt_date(existing.taken_on, lang), supplier=name)
+        await message.answer(text, reply_markup=meter_keyboard(account.id, index))
+        return
+    data = ReadingData(account_id=account.id, meter_index=index,
+                       period=str(outlook.window.period))
+    data.keep_meter(outlook.meter)
+    if existing is not None:
+        data.replaced_values = [format(v, "f") for v in existing.values]
+        data.replaced_on = existing.taken_on
+        text += "\n\n" + _("ℹ️ You have already submitted {values} on {date} for {period}. "
+                           "<b>{supplier}</b> lets you correct it: a new reading will replace "
+                           "it.").format(
+            values=values_text(outlook.meter.zones, existing.values, lang),
+            date=fmt_date(existing.taken_on, lang), period=period, supplier=name)
+    await state.set_state(ReadingStates.value)
+    await data.save(state)
+    text += "\n\n" + prompt_text(data, 0, supplier, lang)
+    await message.answer(text, reply_markup=meter_keyboard(account.id, index))
+
+
+async def _draft_account(message: Message, state: FSMContext, services: Services,
+                         user: User) -> tuple[ReadingData, LinkedAccount, Supplier] | None:
+    """The conversation's data, account and supplier; restarts /reading when they are gone
+    (the account unlinked meanwhile, the state from an older version)."""
+    data = await ReadingData.load(state)
+    account = (await services.accounts.get(user.id, data.account_id)
+               if data.account_id is not None else None)
+    if account is None or data.meter_id is None or data.period is None or not data.zones:
+        await start_reading(message, state, services, user)
+        return None
+    try:
+        supplier = services.readings.supplier(account)
+    except SupplierGone:
+        await state.clear()
+        await message.answer(supplier_gone_text(), reply_markup=main_menu())
+        return None
+    return data, account, supplier
+
+
+async def after_values(message: Message, state: FSMContext, services: Services, user: User,
+                       data: ReadingData, account: LinkedAccount, supplier: Supplier) -> None:
+    """All zones typed: judge the reading as a whole, then the confirmation."""
+    lang = user.language
+    assert data.period is not None
+    assessment = services.readings.assess(data.typed(), data.meter(), supplier.readings,
+                                          Period.parse(data.period))
+    if assessment.rejected:
+        bad = {z.zone for z in assessment.zones if z.outcome is assessment.rejection}
+        data.values = [None if (zone in bad or assessment.rejection is ReadingOutcome.OVER_MAX)
+                       else value for zone, value in zip(data.zones, data.values, strict=True)]
+        await data.save(state)
+        index = data.next_zone or 0
+        await message.answer(rejection_text(assessment, data, supplier, lang) + "\n\n"
+                             + prompt_text(data, index, supplier, lang))
+        return
+    tariff = await services.readings.tariff(account)
+    cost = services.readings.cost(assessment.total, tariff)
+    data.key = new_key()
+    await state.set_state(ReadingStates.confirm)
+    await data.save(state)
+    await message.answer(confirm_text(services, account, data, assessment, tariff, cost, lang),
+                         reply_markup=confirm_keyboard(data.key))
+
+
+# --- the history and the chart -----------------------------------------------------------
+
+
+async def _meter_of(query: CallbackQuery, services: Services, user: User,
+                    callback_data: ReadingMeterCB) -> tuple[LinkedAccount, Meter] | None:
+    """The account and meter a stateless button names; None after telling why not."""
+    account = await services.accounts.get(user.id, callback_data.id)
+    message = _message_of(query)
+    if account is None or message is None:
+        await query.answer(_("This account is no longer linked."))
+        return None
+    lang = user.language
+    supplier_name = services.accounts.supplier_name(account, lang)
+    try:
+        meters = await services.readings.meters(account)
+    except SupplierGone:
+        await query.answer()
+        await message.answer(supplier_gone_text())
+        return None
+    except SupplierUnavailable:
+        await query.answer()
+        await message.answer(outage_text(supplier_name), reply_markup=retry_keyboard(
+            account.id, callback_data.m))
+        return None
+    except AccountNotFound:
+        await query.answer()
+        await message.answer(account_not_found_text(supplier_name))
+        return None
+    if not 0 <= callback_data.m < len(meters):
+        await query.answer(_("This meter is no longer on the account."))
+        return None
+    await query.answer()
+    return account, meters[callback_data.m]
+
+
+async def send_history(message: Message, services: Services, user: User,
+                       account: LinkedAccount, meter: Meter, index: int) -> None:
+    lang = user.language
+    try:
+        records = await services.readings.history(account, meter.id)
+    except (SupplierUnavailable, AccountNotFound, SupplierGone):
+        await message.answer(outage_text(services.accounts.supplier_name(account, lang)),
+                             reply_markup=retry_keyboard(account.id, index))
+        return
+    await message.answer(history_text(services, account, meter, records, lang),
+                         reply_markup=meter_keyboard(account.id, index))
+
+
+async def send_chart(message: Message, services: Services, user: User,
+                     account: LinkedAccount, meter: Meter, index: int) -> None:
+    lang = user.language
+    try:
+        records = await services.readings.history(account, meter.id)
+    except (SupplierUnavailable, AccountNotFound, SupplierGone):
+        await message.answer(outage_text(services.accounts.supplier_name(account, lang)),
+                             reply_markup=retry_keyboard(account.id, index))
+        return
+    points = services.readings.consumption_points(records)
+    if not points:
+        await message.answer(_("There is no consumption to show for meter № {serial} yet.")
+                             .format(serial=_q(meter.serial)))
+        return
+
+    def month_label(period: Period) -> str:
+        return fmt_date(period.first_day(), lang, "LLL y")
+
+    title = _("Gas consumption, meter № {serial}").format(serial=meter.serial)
+    # Pillow holds the GIL only in parts; off the event loop, other chats are not kept waiting.
+    png = await asyncio.to_thread(render_consumption_chart, points, title=title,
+                                  unit_label=_("m³"), month_label=month_label)
+    total = sum((value for _period, value in points), Decimal(0))
+    caption = _("📊 Monthly gas consumption of meter № {serial}, {account}. Total: {total} m³."
+                ).format(serial=_q(meter.serial),
+                         account=account_header(services, account, lang),
+                         total=fmt_reading(total, lang))
+    await message.answer_photo(BufferedInputFile(png, filename="consumption.png"),
+                               caption=caption)
+
+
+# --- the router --------------------------------------------------------------------------
+
+
+def build_router() -> Router:
+    router = Router(name=__name__)
+    router.message.filter(F.chat.type == ChatType.PRIVATE)
+    router.message.filter(RegisteredUser())
+    router.callback_query.filter(RegisteredUser())
+
+    @router.message(Command("reading"))
+    @router.message(F.text == MENU_READING)
+    async def reading_command(message: Message, state: FSMContext, services: Services,
+                              user: User, event_context: EventContext | None = None) -> None:
+        await start_reading(message, state, services, user, None, event_context)
+
+    @router.callback_query(ReadingCB.filter(F.action == "acc"))
+    async def account_chosen(query: CallbackQuery, callback_data: ReadingCB, state: FSMContext,
+                             services: Services, user: User,
+                             event_context: EventContext | None = None) -> None:
+        account = await services.accounts.get(user.id, callback_data.id)
+        message = _message_of(query)
+        if account is None or message is None:
+            await query.answer(_("This account is no longer linked."))
+            return
+        await query.answer()
+        if await state.get_state() == ReadingStates.account.state:
+            with contextlib.suppress(TelegramBadRequest):
+                await message.edit_reply_markup(reply_markup=None)
+        await state.clear()
+        await open_account(message, state, services, user, account, event_context)
+
+    @router.callback_query(ReadingCB.filter(F.action == "remind"))
+    async def remind(query: CallbackQuery, callback_data: ReadingCB, state: FSMContext,
+                     services: Services, user: User) -> None:
+        message = _message_of(query)
+        if message is None or not has_route("reminders"):
+            await query.answer(_("This button is no longer active."))
+            return
+        await query.answer()
+        await follow_deep_link(f"reminders_{callback_data.id}", message, state, services, user)
+
+    @router.callback_query(ReadingMeterCB.filter(F.action == "open"))
+    async def meter_chosen(query: CallbackQuery, callback_data: ReadingMeterCB,
+                           state: FSMContext, services: Services, user: User,
+                           event_context: EventContext | None = None) -> None:
+        account = await services.accounts.get(user.id, callback_data.id)
+        message = _message_of(query)
+        if account is None or message is None:
+            await query.answer(_("This account is no longer linked."))
+            return
+        await query.answer()
+        if await state.get_state() == ReadingStates.meter.state:
+            with contextlib.suppress(TelegramBadRequest):
+                await message.edit_reply_markup(reply_markup=None)
+        meters = await _meters(message, state, services, user, account, callback_data.m,
+                               event_context)
+        if meters is None:
+            return
+        if not 0 <= callback_data.m < len(meters):
+            await open_account(message, state, services, user, account, event_context)
+            return
+        await open_meter(message, state, services, user, account, meters, callback_data.m,
+                         event_context)
+
+    @router.callback_query(ReadingMeterCB.filter(F.action.in_({"hist", "chart"})))
+    async def history_or_chart(query: CallbackQuery, callback_data: ReadingMeterCB,
+                               services: Services, user: User) -> None:
+        found = await _meter_of(query, services, user, callback_data)
+        message = _message_of(query)
+        if found is None or message is None:
+            return
+        account, meter = found
+        if callback_data.action == "hist":
+            await send_history(message, services, user, account, meter, callback_data.m)
+        else:
+            await send_chart(message, services, user, account, meter, callback_data.m)
+
+    # --- the steps' wrong input -------------------------------------------------------
+
+    @router.message(ReadingStates.account, F.func(_is_step_input))
+    async def account_bad_input(message: Message, state: FSMContext, services: Services,
+                                user: User) -> None:
+        accounts = await services.accounts.list_for(user.id)
+        if not accounts:
+            await start_reading(message, state, services, user)
+            return
+        await message.answer(_("Choose the account with the buttons below, or /cancel."),
+                             reply_markup=accounts_keyboard(
+                                 account_entries(services, accounts, user.language)))
+
+    @router.message(ReadingStates.meter, F.func(_is_step_input))
+    async def meter_bad_input(message: Message, state: FSMContext, services: Services,
+                              user: User) -> None:
+        data = await ReadingData.load(state)
+        if data.account_id is None or not data.meter_labels:
+            await start_reading(message, state, services, user)
+            return
+        await message.answer(_("Choose the meter with the buttons below, or /cancel."),
+                             reply_markup=meters_keyboard(data.account_id, data.meter_labels))
+
+    # --- typing the values ------------------------------------------------------------
+
+    @router.message(ReadingStates.value, F.text, F.func(_is_step_input))
+    async def value_sent(message: Message, state: FSMContext, services: Services, user: User,
+                         event_context: EventContext | None = None) -> None:
+        found = await _draft_account(message, state, services, user)
+        if found is None:
+            return
+        data, account, supplier = found
+        lang = user.language
+        index = data.next_zone
+        if index is None:
+            await after_values(message, state, services, user, data, account, supplier)
+            return
+        meter = data.meter()
+        try:
+            value = services.readings.read_value(message.text or "", meter, index,
+                                                 supplier.readings)
+        except ReadingInputError as exc:
+            _note(event_context, account, reading=f"input_{exc.code.value}")
+            await message.answer(input_error_text(exc, data, supplier, lang))
+            return
+        bad = services.readings.zone_rejection(value, meter, index, supplier.readings)
+        if bad is not None:
+            _note(event_context, account, reading=bad.outcome.value)
+            await message.answer(zone_rejection_text(bad, data, supplier, lang)
+                                 + _zone_reminder(data))
+            return
+        data.values[index] = format(value, "f")
+        await data.save(state)
+        following = data.next_zone
+        if following is not None:
+            await message.answer(prompt_text(data, following, supplier, lang))
+            return
+        await after_values(message, state, services, user, data, account, supplier)
+
+    @router.message(ReadingStates.value, ~F.text)
+    async def value_not_text(message: Message, state: FSMContext, services: Services,
+                             user: User) -> None:
+        found = await _draft_account(message, state, services, user)
+        if found is None:
+            return
+        data, _account, supplier = found
+        decimals = allowed_decimals(data.meter(), supplier.readings)
+        await message.answer(
+            _("I can only read a reading typed in digits, not from a photo, a sticker or a "
+              "voice message. Send it as text, for example <code>{example}</code>, or "
+              "/cancel.").format(example=_example(decimals, user.language))
+            + _zone_reminder(data))
+
+    # --- the confirmation -------------------------------------------------------------
+
+    @router.callback_query(ReadingStates.confirm, ReadingStepCB.filter(F.action == "submit"))
+    async def submit(query: CallbackQuery, callback_data: ReadingStepCB, state: FSMContext,
+                     services: Services, user: User,
+                     event_context: EventContext | None = None) -> None:
+        data = await ReadingData.load(state)
+        message = _message_of(query)
+        if data.key is None or callback_data.k != data.key[:KEY_TAG_LEN] or message is None:
+            await query.answer(_("This button is no longer active.") + " "
+                               + step_hint(await state.get_state()))
+            return
+        account = (await services.accounts.get(user.id, data.account_id)
+                   if data.account_id is not None else None)
+        if account is None or data.meter_id is None or data.period is None:
+            await state.clear()
+            await query.answer(_("This account is no longer linked."))
+            return
+        # Answered first: the billing system may take seconds, and the spinner must stop.
+        await query.answer()
+        with contextlib.suppress(TelegramBadRequest):
+            await message.edit_reply_markup(reply_markup=None)
+        draft = Draft(user_id=user.id, account=account, meter=data.meter(),
+                      values=data.typed(), period=Period.parse(data.period), key=data.key)
+        item = await services.readings.submit(draft)
+        _note(event_context, account, reading=f"submit_{item.status}")
+        await state.clear()
+        supplier = services.app.catalog.get(account.supplier_code)
+        text = outcome_text(item, supplier, user.language, later=False)
+        if item.outbox_status is OutboxStatus.ACCEPTED and data.meter_index is not None:
+            await message.answer(text, reply_markup=meter_keyboard(account.id,
+                                                                   data.meter_index))
+        else:
+            await message.answer(text, reply_markup=main_menu())
+
+    @router.callback_query(ReadingStates.confirm, ReadingStepCB.filter(F.action == "edit"))
+    async def edit(query: CallbackQuery, callback_data: ReadingStepCB, state: FSMContext,
+                   services: Services, user: User) -> None:
+        data = await ReadingData.load(state)
+        message = _message_of(query)
+        if data.key is None or callback_data.k != data.key[:KEY_TAG_LEN] or message is None:
+            await query.answer(_("This button is no longer active.") + " "
+                               + step_hint(await state.get_state()))
+            return
+        await query.answer()
+        with contextlib.suppress(TelegramBadRequest):
+            await message.edit_reply_markup(reply_markup=None)
+        found = await _draft_account(message, state, services, user)
+        if found is None:
+            return
+        data, _account, supplier = found
+        data.values = [None] * len(data.zones)
+        data.key = None
+        await state.set_state(ReadingStates.value)
+        await data.save(state)
+        await message.answer(prompt_text(data, 0, supplier, user.language))
+
+    @router.callback_query(ReadingStates.confirm, ReadingStepCB.filter(F.action == "cancel"))
+    async def cancel(query: CallbackQuery, callback_data: ReadingStepCB,
+                     state: FSMContext) -> None:
+        data = await ReadingData.load(state)
+        message = _message_of(query)
+        if data.key is None or callback_data.k != data.key[:KEY_TAG_LEN] or message is None:
+            await query.answer(_("This button is no longer active.") + " "
+                               + step_hint(await state.get_state()))
+            return
+        await query.answer()
+        await state.clear()
+        with contextlib.suppress(TelegramBadRequest):
+            await message.edit_reply_markup(reply_markup=None)
+        await message.answer(_("Cancelled. The reading was not sent."), reply_markup=main_menu())
+
+    @router.message(ReadingStates.confirm, F.func(_is_step_input))
+    async def confirm_bad_input(message: Message, state: FSMContext) -> None:
+        data = await ReadingData.load(state)
+        if data.key is None:
+            await state.clear()
+            await message.answer(_("Cancelled. The reading was not sent."),
+                                 reply_markup=main_menu())
+            return
+        await message.answer(_("Press «✅ Submit» to send the reading, or «✏️ Change» to type "
+                               "it again."), reply_markup=confirm_keyboard(data.key))
+
+    # --- this feature's buttons, tapped at the wrong step ------------------------------
+
+    @router.callback_query(F.data.func(_ours))
+    async def stale_button(query: CallbackQuery, state: FSMContext) -> None:
+        hint = step_hint(await state.get_state())
+        text = _("This button is no longer active.")
+        await query.answer(f"{text} {hint}" if hint else text)
+
+    return router
