@@ -150,8 +150,10 @@ class E2EUser:
         await self.api.wait_for(
             lambda c: c.method == "answerCallbackQuery"
             and str(c.params.get("callback_query_id")) == query_id, timeout, since=since)
-        predicate = expect or (lambda c: c.method in {"sendMessage", "sendPhoto", "sendDocument"}
-                               and c.chat_id == self.id)
+        # A button may answer with a new message or by editing its own (page arrows).
+        predicate = expect or (lambda c: c.method in {
+            "sendMessage", "sendPhoto", "sendDocument", "editMessageText",
+            "editMessageReplyMarkup"} and c.chat_id == self.id)
         call = await self.api.wait_for(predicate, timeout, since=since)
         await self.settle()
         return call
