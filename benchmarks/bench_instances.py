@@ -33,6 +33,7 @@ from benchmarks.bench_webhook import (
     machine,
     measure,
     prepare_users,
+    print_summary,
     print_table,
     scrape,
     workspace,
@@ -72,12 +73,11 @@ async def main(argv: list[str] | None = None) -> int:
             violations = len(api.violations)
     print()
     print_table(rows)
-    one, two, baseline = (rows[i].stats.throughput for i in (1, 3, 5))
-    print(f"\nmax throughput: two instances / one: {two / one:.2f}; "
-          f"ratio to the echo bot: one {one / baseline:.2f}, two {two / baseline:.2f} "
-          f"(target ≥ 0.5)")
-    print(f"p99 at {args.rate:g}/s: one instance {rows[0].stats.quantile(0.99):.1f} ms, "
-          f"two {rows[2].stats.quantile(0.99):.1f} ms (target < 100 ms)")
+    labels = [f"gas bot x{count} (PostgreSQL + Redis)" for count in (1, 2)]
+    print()
+    print_summary(rows, args, labels)
+    closed = [r.stats.throughput for r in rows if r.load.startswith("closed")]
+    print(f"two instances / one at full load: {closed[1] / closed[0]:.2f}")
     for count, per_instance in outcomes.items():
         print(f"updates by outcome, {count} instance(s): {per_instance}")
     print(f"Bot API spec violations: {violations}")

@@ -7,7 +7,7 @@ The users and their linked accounts are bulk-inserted with SQL into a fresh data
 by default; `--store postgres` for PostgreSQL and Redis): registered users with consent, half
 of them with two accounts; the accounts are the demo billing system's, so the balance and the
 readings work for every user. Then the bot runs in webhook mode (with the reminders ticking
-every 5 s: each tick plans over every linked account), serves a realistic sample of
+every 10 s: each tick plans over every linked account), serves a realistic sample of
 updates from users of that database (the main menu, «💰 Balance», a meter reading; the
 harness of `benchmarks.bench_webhook`), and its current and peak RSS (/proc VmRSS, VmHWM)
 are read: at rest after start-up, and after the sample. For scale, the same for the bot on
@@ -113,12 +113,12 @@ async def run_bot(name: str, api: BenchAPI, bot: Process, users: list[BenchUser]
                   duration: float) -> list[str]:
     await bot.start()
     try:
-        await asyncio.sleep(8)  # start-up done, a couple of reminders ticks
+        await asyncio.sleep(15)  # start-up done, the reminders have ticked twice
         rest = bot.rss_mb()
         async with Harness(api, [bot], users) as harness:
             stats = await harness.closed_loop(16, duration)
         api.trim()
-        await asyncio.sleep(6)  # another tick after the load
+        await asyncio.sleep(12)  # another tick after the load
         current, peak = bot.rss_mb()
     finally:
         bot.stop()
@@ -140,7 +140,7 @@ async def main(argv: list[str] | None = None) -> int:
     async with contextlib.AsyncExitStack() as stack:
         workdir = stack.enter_context(workspace(args.workdir))
         async with BenchAPI() as api:
-            tick = {"REMINDERS_TICK_SECONDS": "5"}
+            tick = {"REMINDERS_TICK_SECONDS": "10"}
             for label, size in (("gas bot, 400 users", None),
                                 (f"gas bot, {big_users:,} users / {big_accounts:,} accounts",
                                  (big_users, big_accounts))):

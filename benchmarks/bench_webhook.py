@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import collections
 import contextlib
+import functools
 import itertools
 import os
 import platform
@@ -38,7 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -200,33 +201,43 @@ def echo_bot(api: FakeBotAPI, workdir: Path) -> Process:
                    workdir / "echo", health_path=None)
 
 
-def cpu_by_group(bots: Sequence[Process]) -> dict[str, float]:
-    """CPU seconds so far of the bot process(es), this harness (with the Bot API server),
-    PostgreSQL, Redis, and of the whole machine (/proc/stat: everything, other users too)."""
+def cpu_snapshot(bots: Sequence[Process]) -> dict[tuple[str, int], float]:
+    """CPU seconds so far by (group, pid): the bot process(es), this harness (with the Bot
+    API server), PostgreSQL, Redis; and ("machine", 0), everything the machine ran, other
+    users' work too (/proc/stat)."""
     ticks = os.sysconf("SC_CLK_TCK")
-    groups: dict[str, float] = collections.defaultdict(float)
+    snapshot: dict[tuple[str, int], float] = {}
     bot_pids = {t.proc.pid for t in bots if t.proc is not None}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             raw = stat.read_text()
         except OSError:
-            continue
+            continue  # gone meanwhile
         pid = int(stat.parent.name)
         name = raw[raw.index("(") + 1:raw.rindex(")")]
         fields = raw.rsplit(")", 1)[1].split()
         used = (int(fields[11]) + int(fields[12])) / ticks
         if pid in bot_pids:
-            groups["bot"] += used
+            snapshot["bot", pid] = used
         elif pid == os.getpid():
-            groups["harness"] += used
+            snapshot["harness", pid] = used
         elif name.startswith("postgres"):
-            groups["postgres"] += used
+            snapshot["postgres", pid] = used
         elif name.startswith("redis"):
-            groups["redis"] += used
-    first = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
-    values = [int(v) for v in first]
-    groups["machine"] = (sum(values) - values[3] - values[4]) / ticks  # minus idle, iowait
-    return dict(groups)
+            snapshot["redis", pid] = used
+    first = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    snapshot["machine", 0] = (sum(first) - first[3] - first[4]) / ticks  # not idle, iowait
+    return snapshot
+
+
+def cpu_used(before: dict[tuple[str, int], float],
+             after: dict[tuple[str, int], float]) -> dict[str, float]:
+    """CPU seconds by group between two snapshots (processes that ended meanwhile are not
+    counted: their time went with them)."""
+    used: dict[str, float] = collections.defaultdict(float)
+    for (group, pid), seconds in after.items():
+        used[group] += seconds - before.get((group, pid), 0.0)
+    return dict(used)
 
 
 # --- the users -----------------------------------------------------------------------------
@@ -256,7 +267,7 @@ SCRIPT = ("start", "balance", "reading", "value", "submit")
 def bench_settings(database_url: str) -> Any:
     from bot.config import Settings
 
-    return Settings(_env_file=None, bot_token=TOKEN,  # type: ignore[call-arg]
+    return Settings(_env_file=None, bot_token=TOKEN,
                     database_url=database_url, throttle_rate=0)
 
 
@@ -498,28 +509,46 @@ def print_table(rows: list[Row]) -> None:
         print("| " + " | ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) + " |")
 
 
+def print_summary(rows: list[Row], args: argparse.Namespace, labels: list[str]) -> None:
+    """The ratio to the echo bot at full load, and the p99 latency at each offered rate."""
+
+    def row(name: str, load: str) -> Row:
+        return next(r for r in rows if r.name == name and r.load == load)
+
+    closed = f"closed x{args.concurrency}"
+    baseline = row("aiogram echo", closed).stats.throughput
+    for label in labels:
+        ours = row(label, closed).stats
+        p99 = ", ".join(f"{row(label, f'open {rate:g}/s').stats.quantile(0.99):.0f} ms at "
+                        f"{rate:g}/s" for rate in args.rate)
+        print(f"{label}: max {ours.throughput:.0f} updates/s, {ours.throughput / baseline:.2f} "
+              f"of the echo bot's {baseline:.0f} (target ≥ 0.5); p99 {p99} "
+              f"(target < 100 ms at 100/s)")
+
+
 async def measure(name: str, api: BenchAPI, targets: Sequence[Process], users: list[BenchUser],
                   args: argparse.Namespace,
-                  during_max: Callable[[], Awaitable[None]] | None = None) -> list[Row]:
+                  during_max: Callable[[], Coroutine[Any, Any, None]] | None = None) -> list[Row]:
     rows = []
     async with Harness(api, targets, users) as harness:
         warm = await harness.closed_loop(16, args.warmup)  # caches, connections, JIT of sorts
         if warm.timeouts or warm.refused:
             print(f"  warm-up: {warm.timeouts} timeouts, {warm.refused} refused", flush=True)
-        for load, run in ((f"open {args.rate:g}/s", lambda: harness.open_loop(args.rate,
-                                                                               args.duration)),
-                          (f"closed x{args.concurrency}",
-                           lambda: harness.closed_loop(args.concurrency, args.duration))):
+        loads: list[tuple[str, Callable[[], Awaitable[Stats]]]] = [
+            (f"open {rate:g}/s", functools.partial(harness.open_loop, rate, args.duration))
+            for rate in args.rate]
+        loads.append((f"closed x{args.concurrency}",
+                      functools.partial(harness.closed_loop, args.concurrency, args.duration)))
+        for load, run in loads:
             api.trim()
-            before = cpu_by_group(targets)
+            before = cpu_snapshot(targets)
             profiling = (asyncio.create_task(during_max())
                          if during_max is not None and load.startswith("closed") else None)
             stats = await run()
             if profiling is not None:
                 await profiling
-            after = cpu_by_group(targets)
-            per_update = {k: (after[k] - before.get(k, 0.0)) / max(stats.completed, 1) * 1000
-                          for k in after}
+            per_update = {k: v / max(stats.completed, 1) * 1000
+                          for k, v in cpu_used(before, cpu_snapshot(targets)).items()}
             rss = max(t.rss_mb()[1] for t in targets)
             row = Row(name, load, stats, per_update.get("bot", 0.0), rss, per_update)
             rows.append(row)
@@ -563,7 +592,8 @@ def machine() -> str:
             f"Python {platform.python_version()}, load average before the run {load:.2f}")
 
 
-def py_spy_profile(target: Process, seconds: float, output: Path) -> Callable[[], Awaitable[None]]:
+def py_spy_profile(target: Process, seconds: float,
+                   output: Path) -> Callable[[], Coroutine[Any, Any, None]]:
     """py-spy samples the bot during the max-throughput run; the raw stacks go to `output`."""
 
     async def run() -> None:
@@ -645,7 +675,7 @@ _databases = itertools.count(1)
 @contextlib.asynccontextmanager
 async def fresh_postgres() -> AsyncIterator[str]:
     """A new PostgreSQL database for one run (BENCH_PG_ADMIN: where to create it)."""
-    import asyncpg
+    import asyncpg  # type: ignore[import-untyped]
 
     name = f"gasbot_bench_{os.getpid()}_{next(_databases)}"
     admin = await asyncpg.connect(PG_ADMIN)
@@ -692,7 +722,8 @@ def arguments(argv: list[str] | None = None,
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     if more is not None:
         more(parser)
-    parser.add_argument("--rate", type=float, default=100, help="open-loop updates/s")
+    parser.add_argument("--rate", type=float, nargs="+", default=[100.0],
+                        help="open-loop updates/s (several: one run each)")
     parser.add_argument("--duration", type=float, default=30, help="seconds per load")
     parser.add_argument("--concurrency", type=int, default=32, help="closed-loop users at once")
     parser.add_argument("--users", type=int, default=400, help="registered users in the pool")
@@ -743,10 +774,8 @@ async def main(argv: list[str] | None = None) -> int:
             violations = len(api.violations)
     print()
     print_table(rows)
-    ours, baseline = rows[1].stats.throughput, rows[3].stats.throughput
-    print(f"\nmax throughput ratio gas bot / echo bot: {ours / baseline:.2f} "
-          f"(target ≥ 0.5); gas bot p99 at {args.rate:g}/s: "
-          f"{rows[0].stats.quantile(0.99):.1f} ms (target < 100 ms)")
+    print()
+    print_summary(rows, args, [label])
     print(f"gas bot updates by outcome: {outcomes}; Bot API spec violations: {violations}")
     if args.profile:
         summarize_profile(args.profile)

@@ -54,6 +54,7 @@ from bot.reminders.models import ReminderKind
 from bot.services import Services
 from tests.support.botenv import BOT_USER
 from tests.support.client import ChatClient
+from tests.support.leaks import remember
 from tests.test_linking import entries
 from tests.test_readings import NOON
 
@@ -65,6 +66,7 @@ DEEP_LINKS = ("link", "balance", "reading", "pay", "receipt", "settings", "help"
 MENU = tuple(getattr(menu, name) for name in dir(menu) if name.startswith("MENU_"))
 PHONE = "+79001112233"
 FOREIGN_PHONE = "+79004445566"
+remember(PHONE.lstrip("+"), FOREIGN_PHONE.lstrip("+"))
 
 # --- what users send ------------------------------------------------------------------------
 

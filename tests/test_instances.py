@@ -22,7 +22,11 @@ from aiogram.types import Message, Update
 
 from bot.services import Services
 from tests.support.instances import REDIS_URL, Cluster, fresh_redis, handled_by
+from tests.support.leaks import remember
 from tests.test_linking import entries, linked, register, state_of
+
+PHONE = "+79001234567"
+remember(PHONE.lstrip("+"))
 
 
 async def cluster_of(bot_env: Any, postgres_url: str, instances: int = 2) -> Cluster:
@@ -44,7 +48,7 @@ async def link_registered(env: Any, user_id: int, entry: Any) -> None:
         services = Services(session, env.runtime.app)
         user = await services.users.choose_language(user_id, "en")
         await services.users.give_consent(user)
-        await services.users.save_contact(user, "+79001234567", user_id)
+        await services.users.save_contact(user, PHONE, user_id)
         await services.users.complete_registration(user)
         await services.linking.link(user_id, entry.ref, entry.proofs[0])
 
