@@ -617,22 +617,23 @@ CATEGORIES = (
     ("HTTP (aiohttp server and client)", ("aiohttp/", "multidict/", "yarl/")),
     ("aiogram (routing, filters, methods)", ("aiogram/",)),
     ("bot code (bot/, handlers/, fsm/)", ("bot/", "handlers/", "fsm/")),
-    ("event loop and sockets", ("asyncio/", "selectors.py", "socket.py")),
+    ("event loop (idle, waking up)", ()),
 )
 
 
 def category(frames: list[str]) -> str:
-    """The library closest to the leaf; the event loop only when no library is on the
-    stack (waiting for events, running callbacks of its own)."""
+    """The library closest to the leaf, within the callback the event loop is running; the
+    event loop itself when it runs none (waiting for events, waking up for threads)."""
     loop = CATEGORIES[-1]
-    for frame in reversed(frames):
+    runs = [i for i, frame in enumerate(frames) if frame.startswith("Handle._run ")]
+    if not runs:
+        return loop[0]
+    for frame in reversed(frames[runs[-1] + 1:]):
         where = frame.rsplit("(", 1)[-1]
         for name, markers in CATEGORIES[:-1]:
             if any(marker in where for marker in markers):
                 return name
-    if any(m in f for f in frames for m in loop[1]):
-        return loop[0]
-    return "other"
+    return "other (the standard library)"
 
 
 def summarize_profile(path: Path, top: int = 25) -> None:

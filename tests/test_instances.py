@@ -18,9 +18,12 @@ from aiogram import F
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.storage.base import StorageKey
 from aiogram.fsm.storage.memory import DisabledEventIsolation
-from aiogram.types import Message, Update
+from aiogram.types import BotCommand, Message, Update
 
+from bot.app import create_bot
 from bot.services import Services
+from tests.botapi.server import FakeBotAPI
+from tests.conftest import TEST_TOKEN, make_settings
 from tests.support.instances import REDIS_URL, Cluster, fresh_redis, handled_by
 from tests.support.leaks import remember
 from tests.test_linking import entries, linked, register, state_of
@@ -293,3 +296,34 @@ async def test_a_burst_bigger_than_the_pool_is_answered_by_two_instances(
     for env in cluster.envs:
         assert metric(env, "bot_errors_total", kind="message") == 0
         assert metric(env, "bot_updates_total", kind="message", outcome="handled") == 30
+
+
+# --- the cost of each Bot API call ---------------------------------------------------------------
+
+
+async def test_bot_api_answers_do_not_rebuild_their_models(monkeypatch: Any) -> None:
+    """aiogram parses each answer with `Response[<result type>]`; pydantic caches those
+    classes weakly, and a busy process used to rebuild one per call (bot.app)."""
+    import gc
+
+    import pydantic._internal._generics as generics
+
+    built: list[str] = []
+    original = generics.create_generic_submodel
+
+    def counting(name: str, *args: Any, **kwargs: Any) -> Any:
+        built.append(name)
+        return original(name, *args, **kwargs)
+
+    async with FakeBotAPI(TEST_TOKEN) as api:
+        bot = create_bot(make_settings("sqlite+aiosqlite://", telegram_api_url=api.base_url))
+        monkeypatch.setattr(generics, "create_generic_submodel", counting)
+        try:
+            for n in range(20):
+                await bot.send_message(9001, f"message {n}")
+                await bot.set_my_commands([BotCommand(command="help", description="Help")])
+                gc.collect()  # what a busy process does between calls
+        finally:
+            await bot.session.close()
+    assert built == []
+    assert len(api.calls_of("sendMessage")) == 20

@@ -81,3 +81,16 @@ def test_rejects_nonsense() -> None:
         RateLimiter(0)
     with pytest.raises(ValueError):
         RateLimiter(10, -1)
+
+
+async def test_pace_spaces_requests_that_were_delayed_together() -> None:
+    rl, fake = limiter(rate=25)
+    # Slots handed out evenly, then a stall (a slow commit) lets three requests queue up.
+    for chat in range(3):
+        await rl.acquire(chat)
+    fake.now += 0.5
+    leaving = []
+    for _ in range(3):
+        await rl.pace()
+        leaving.append(fake.now)
+    assert [round(b - a, 3) for a, b in itertools.pairwise(leaving)] == [0.04, 0.04]

@@ -261,6 +261,7 @@ class Sender:
 
     async def _send(self, row: ReadyDelivery, prepared: Send, stats: DrainStats) -> None:
         attempts = row.attempts + 1
+        await self.limiter.pace()
         try:
             message = await self.bot.send_message(chat_id=row.user_id, text=prepared.text,
                                                   reply_markup=prepared.markup)

@@ -10,6 +10,10 @@ to one chat (DOMAIN.md §7), and answers 429 with `retry_after` beyond that.
   between our clock and the moment Telegram counts the request.
 - A 429 pauses every send until `retry_after` has passed: Telegram does not say whether the
   global or the chat's limit was hit, and waiting for the global one is never wrong.
+- Two gates: `acquire` hands out the slots before a reminder is claimed (so a crash while
+  waiting leaves nothing claimed), and `pace` spaces the requests themselves right before
+  they go out: a stall in between (a slow database commit) would otherwise let the messages
+  that queued up behind it leave in a burst.
 
 The limiter is per process: only the leader sends (see `leader`). An operator running
 `python -m bot reminders send-due` while the bot is sending shares Telegram's budget with it;
@@ -42,9 +46,11 @@ class RateLimiter:
         self.clock = clock
         self.sleep = sleep
         self._next_slot = 0.0  # the theoretical arrival time of the next message (GCRA)
+        self._next_send = 0.0  # the same for the requests as they leave (see `pace`)
         self._paused_until = 0.0
         self._chats: OrderedDict[int, float] = OrderedDict()  # chat → when it may get one
         self._lock = asyncio.Lock()
+        self._send_lock = asyncio.Lock()
 
     @property
     def rate(self) -> float:
@@ -76,6 +82,17 @@ class RateLimiter:
             self._chats[chat_id] = now + self.chat_interval
             self._chats.move_to_end(chat_id)
             self._forget(now)
+
+    async def pace(self) -> None:
+        """Right before a request: at least one interval since the previous request left.
+        Waits only when something delayed the messages after their slot was taken."""
+        async with self._send_lock:
+            now = self.clock()
+            wait = self._next_send - now
+            if wait > 0:
+                await self.sleep(wait)
+                now = self.clock()
+            self._next_send = max(self._next_send, now) + self.interval
 
     def _forget(self, now: float) -> None:
         while self._chats:
