@@ -57,6 +57,11 @@ def has_route(feature: str) -> bool:
     return feature in _routes()
 
 
+def account_id_of(arg: str | None) -> int | None:
+    """The linked account's id in a deep link's argument (`pay_42`); None for anything else."""
+    return int(arg) if arg is not None and arg.isascii() and arg.isdigit() else None
+
+
 async def follow_deep_link(payload: str, message: Message, state: FSMContext,
                            services: Services, user: User) -> bool:
     """Run the feature named by the payload; False when the payload is unknown."""

@@ -50,6 +50,7 @@ from bot.services.payments import (
 )
 from bot.suppliers.accounts import mask_account
 from fsm.payments import PayData, PayStates
+from handlers.deeplinks import account_id_of
 
 
 def _q(text: str) -> str:
@@ -227,11 +228,6 @@ async def start_payment(message: Message, state: FSMContext, services: Services,
                                  account_entries(services, accounts, user.language)))
         return
     await ask_amount(message, state, services, user, account, ctx)
-
-
-def account_id_of(arg: str | None) -> int | None:
-    """The linked account's id in a deep link's argument (`pay_42`); None for anything else."""
-    return int(arg) if arg is not None and arg.isascii() and arg.isdigit() else None
 
 
 async def pay_deep_link(message: Message, state: FSMContext, services: Services, user: User,

@@ -64,7 +64,7 @@ from bot.services.readings_rules import (
 from bot.suppliers.accounts import mask_account
 from bot.suppliers.models import Supplier
 from fsm.readings import ReadingData, ReadingStates
-from handlers.deeplinks import follow_deep_link, has_route
+from handlers.deeplinks import account_id_of, follow_deep_link, has_route
 
 # Callback prefixes of this feature: its stale buttons are answered here, with the step.
 _PREFIXES = ("rd", "rdm", "rds")
@@ -440,11 +440,6 @@ async def start_reading(message: Message, state: FSMContext, services: Services,
                                  account_entries(services, accounts, user.language)))
         return
     await open_account(message, state, services, user, account, ctx)
-
-
-def account_id_of(arg: str | None) -> int | None:
-    """The linked account's id in a deep link's argument (`reading_42`)."""
-    return int(arg) if arg is not None and arg.isascii() and arg.isdigit() else None
 
 
 async def reading_deep_link(message: Message, state: FSMContext, services: Services,

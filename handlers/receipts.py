@@ -45,10 +45,10 @@ from bot.services.receipts import (
     parse_period,
 )
 from fsm.receipts import ReceiptData, ReceiptStates
+from handlers.deeplinks import account_id_of
 from handlers.payments import (
     account_entries,
     account_header,
-    account_id_of,
     account_not_found_text,
     is_step_input,
     message_of,
