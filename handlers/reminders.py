@@ -54,7 +54,7 @@ from bot.services import Services
 from bot.services.accounts import AccountGone, masked_number
 from bot.services.reminders import AccountReminders, InvalidChoice
 from fsm.reminders import ReminderData, ReminderStates
-from handlers.deeplinks import follow_deep_link
+from handlers.deeplinks import account_id_of, follow_deep_link
 
 # The features the buttons under a reminder open, by their deep-link payload.
 _ACTION_FEATURES = {"reading": "reading", "pay": "pay", "receipt": "receipt"}
@@ -64,8 +64,8 @@ _MAX_ID = 2**31 - 1
 
 
 def _account_id(value: int | str | None) -> int | None:
-    if isinstance(value, str):
-        value = int(value) if value.isdigit() and len(value) <= 10 else None
+    if isinstance(value, str) or value is None:
+        value = account_id_of(value)
     return value if value is not None and 0 < value <= _MAX_ID else None
 
 
