@@ -1,7 +1,7 @@
 """Scale-out: one and two gas bot instances on one PostgreSQL and one Redis, behind a
 round-robin load balancer, next to the bare aiogram echo bot.
 
-    .venv/bin/python -m benchmarks.bench_instances [--rate 100] [--duration 30] [--users 400]
+    .venv/bin/python -m benchmarks.bench_instances [--rate 100 30] [--duration 30]
 
 The same harness, users and update mix as `benchmarks.bench_webhook` (read its docstring):
 the harness plays Telegram and the load balancer at once, sending each update to the next

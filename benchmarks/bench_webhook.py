@@ -1,6 +1,8 @@
 """Webhook throughput and latency of the gas bot, next to a bare aiogram echo bot.
 
-    .venv/bin/python -m benchmarks.bench_webhook [--rate 100] [--duration 30] [--users 400]
+    .venv/bin/python -m benchmarks.bench_webhook [--store sqlite|postgres] [--rate 100 30]
+                                                 [--duration 30] [--concurrency 32]
+                                                 [--profile FILE]
 
 Both bots run as processes in webhook mode and talk to the local Bot API server of the tests
 (tests/botapi/server.py, which also checks every request against the Bot API spec). The
@@ -541,6 +543,8 @@ async def measure(name: str, api: BenchAPI, targets: Sequence[Process], users: l
                       functools.partial(harness.closed_loop, args.concurrency, args.duration)))
         for load, run in loads:
             api.trim()
+            for user in users:  # every load runs the same mix, from the menu on
+                user.step, user.last_reply = 0, None
             before = cpu_snapshot(targets)
             profiling = (asyncio.create_task(during_max())
                          if during_max is not None and load.startswith("closed") else None)
@@ -727,7 +731,9 @@ def arguments(argv: list[str] | None = None,
                         help="open-loop updates/s (several: one run each)")
     parser.add_argument("--duration", type=float, default=30, help="seconds per load")
     parser.add_argument("--concurrency", type=int, default=32, help="closed-loop users at once")
-    parser.add_argument("--users", type=int, default=400, help="registered users in the pool")
+    parser.add_argument("--users", type=int, default=60, help="registered users in the pool: "
+                        "few enough that each load runs the mix round several times, enough "
+                        "that at 100/s nobody sends more than 2 updates/s")
     parser.add_argument("--warmup", type=float, default=5, help="seconds of warm-up")
     parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite",
                         help="sqlite: SQLite, no Redis (one process, as a small installation "

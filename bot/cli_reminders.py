@@ -35,7 +35,7 @@ from bot.db.models import utcnow
 from bot.db.repositories.reminders import DemoSeedRepository, ReminderRepository
 from bot.logs import ConsoleFormatter, JsonFormatter, ScrubFilter
 from bot.reminders.planner import due_at
-from bot.services.reminders import account_plans
+from bot.services.reminders import PLAN_BATCH, account_plans
 from bot.suppliers.accounts import mask_account
 from bot.suppliers.loader import load_catalog
 from bot.suppliers.models import Catalog
@@ -141,10 +141,18 @@ async def _due(moment: datetime, *, as_json: bool, out: TextIO) -> int:
         await migrate.upgrade(engine)
         async with create_session_factory(engine)() as session:
             repo = ReminderRepository(session)
-            rows = await repo.plan_rows()
-            numbers = {row.account_id: (row.supplier_code, row.number) for row in rows}
-            due = due_at(account_plans(rows, catalog), moment,
-                         timedelta(hours=settings.reminders_grace_hours))
+            grace = timedelta(hours=settings.reminders_grace_hours)
+            numbers: dict[int, tuple[str, str]] = {}
+            due = []
+            after = 0
+            while rows := await repo.plan_rows(after_id=after, limit=PLAN_BATCH):
+                batch = due_at(account_plans(rows, catalog), moment, grace)
+                numbers.update({row.account_id: (row.supplier_code, row.number)
+                                for row in rows})
+                due.extend(batch)
+                after = rows[-1].account_id
+            due.sort(key=lambda item: (item.scheduled_at, item.user_id, item.account_id,
+                                       item.kind))
             statuses = await repo.statuses([item.key for item in due])
     finally:
         await engine.dispose()

@@ -34,7 +34,6 @@ from bot.callbacks import ReadingCB, ReadingMeterCB, ReadingStepCB
 from bot.db.models import User
 from bot.db.models_accounts import LinkedAccount
 from bot.db.models_readings import OutboxStatus
-from bot.documents.chart import render_consumption_chart
 from bot.filters import RegisteredUser
 from bot.i18n import fmt_date, fmt_money, fmt_period
 from bot.keyboards.common import MENU_READING, main_menu
@@ -674,6 +673,8 @@ async def send_chart(message: Message, services: Services, user: User,
         return fmt_date(period.first_day(), lang, "LLL y")
 
     title = _("Gas consumption, meter № {serial}").format(serial=meter.serial)
+    from bot.documents.chart import render_consumption_chart  # Pillow loads with the first chart
+
     # Pillow holds the GIL only in parts; off the event loop, other chats are not kept waiting.
     png = await asyncio.to_thread(render_consumption_chart, points, title=title,
                                   unit_label=_("m³"), month_label=month_label)

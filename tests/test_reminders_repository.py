@@ -99,3 +99,29 @@ async def test_outbox_settings_and_cascades(db_url: str) -> None:
             assert left == [502]
     finally:
         await engine.dispose()
+
+
+async def test_planning_in_batches_sees_every_account_once(bot_env: Any,
+                                                           monkeypatch: Any) -> None:
+    import bot.services.reminders as reminders
+    from bot.services.reminders import ReminderService
+
+    env = await bot_env()
+    app = env.runtime.app
+    await seed_demo_users(app.session_factory, app.catalog, 7, supplier="mrg_moscow",
+                          first_id=700)
+    moment = datetime(2026, 11, 15, 7, tzinfo=UTC)  # 10:00 in Москва: the window opens
+    async with app.session_factory() as session:
+        whole = await ReminderService(session, app).due_at(moment)
+    monkeypatch.setattr(reminders, "PLAN_BATCH", 3)
+    async with app.session_factory() as session:
+        service = ReminderService(session, app)
+        sizes = [len(rows) async for rows, _plans in service.plan_batches()]
+        assert sizes == [3, 3, 1]
+        assert await service.due_at(moment) == whole
+        first = await service.enqueue_due(moment, now=moment)
+        again = await service.enqueue_due(moment, now=moment)
+    assert len(whole) == 7 and {item.user_id for item in whole} == set(range(700, 707))
+    assert first.due == whole and first.new == 7
+    assert set(first.statuses.values()) == {"pending"} and len(first.statuses) == 7
+    assert again.new == 0 and again.statuses == first.statuses

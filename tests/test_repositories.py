@@ -28,6 +28,25 @@ async def test_migrations_up_and_down(db_url: str) -> None:
         await engine.dispose()
 
 
+def test_head_names_the_newest_migration() -> None:
+    # `upgrade` skips Alembic when the database is at HEAD: a new migration must move it.
+    assert migrate.head_revision() == migrate.HEAD
+
+
+async def test_upgrade_reads_the_stored_revision_first(db_url: str) -> None:
+    engine = create_engine(db_url)
+    try:
+        assert await migrate.stored_revision(engine) is None  # a new database
+        await migrate.upgrade(engine, "0006")
+        assert await migrate.stored_revision(engine) == "0006"
+        await migrate.upgrade(engine)  # not at HEAD yet: Alembic runs
+        assert await migrate.stored_revision(engine) == migrate.HEAD
+        await migrate.upgrade(engine)  # at HEAD: nothing to do
+        assert await migrate.current_revision(engine) == migrate.HEAD
+    finally:
+        await engine.dispose()
+
+
 async def test_user_lifecycle(db_url: str) -> None:
     engine = create_engine(db_url)
     try:

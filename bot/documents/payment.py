@@ -23,7 +23,6 @@ from bot.payments.gost import (
     kopecks_from_rubles,
     paym_period_of,
 )
-from bot.payments.qr import render_qr_png
 from bot.suppliers.models import QrEncoding, Supplier
 
 __all__ = [
@@ -143,4 +142,6 @@ def payment_order_for_receipt(receipt: ReceiptData, supplier: Supplier) -> Payme
 
 def payment_qr_png(order: PaymentOrder) -> bytes:
     """The QR code of `order` as PNG bytes, encoded as the order says."""
+    from bot.payments.qr import render_qr_png  # qrcode and Pillow load with the first QR
+
     return render_qr_png(encode_payload(order))

@@ -16,9 +16,16 @@ from bot.billing.errors import AccountNotFound, ReceiptNotAvailable, SupplierUna
 from bot.billing.models import AccountRef, Period, ReceiptData
 from bot.context import AppContext
 from bot.db.models_accounts import LinkedAccount
-from bot.documents.receipt_pdf import render_receipt_pdf
 from bot.services.payments import SupplierGone
 from bot.suppliers.models import Supplier
+
+
+def render_receipt_pdf(receipt: ReceiptData, supplier: Supplier, lang: str) -> bytes:
+    """The PDF renderer, imported with the first receipt: fpdf and fontTools take ~20 MiB
+    that a bot nobody asks for a receipt need not hold."""
+    from bot.documents.receipt_pdf import render_receipt_pdf as render
+
+    return render(receipt, supplier, lang)
 
 __all__ = [
     "AccountNotFound",

@@ -9,7 +9,7 @@ An account needs no call at linking: without a settings row it has the defaults 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -43,6 +43,10 @@ __all__ = [
     "ReminderService",
     "account_plans",
 ]
+
+# Accounts planned at once: the tick's memory and each of its database reads stay bounded
+# (and other updates get the event loop between batches) whatever the number of accounts.
+PLAN_BATCH = 2000
 
 
 class InvalidChoice(DomainError):
@@ -198,10 +202,27 @@ class ReminderService:
 
     # --- planning ---------------------------------------------------------------------------
 
+    async def plan_batches(self, batch: int | None = None
+                           ) -> AsyncIterator[tuple[list[PlanRow], list[AccountPlan]]]:
+        """Every account whose reminders may fire, `batch` (PLAN_BATCH) at a time, by id."""
+        batch = batch or PLAN_BATCH
+        after = 0
+        while True:
+            rows = await self.repo.plan_rows(after_id=after, limit=batch)
+            if not rows:
+                return
+            yield rows, account_plans(rows, self.app.catalog)
+            if len(rows) < batch:
+                return
+            after = rows[-1].account_id
+
     async def due_at(self, moment: datetime) -> list[DueReminder]:
         """What is due at `moment` (see bot.reminders.planner)."""
-        return due_at(account_plans(await self.repo.plan_rows(), self.app.catalog), moment,
-                      self.grace)
+        found: list[DueReminder] = []
+        async for _rows, plans in self.plan_batches():
+            found.extend(due_at(plans, moment, self.grace))
+        found.sort(key=_planner_order)
+        return found
 
     async def statuses(self, keys: list[DeliveryKey]) -> dict[DeliveryKey, str]:
         return await self.repo.statuses(keys)
@@ -211,23 +232,37 @@ class ReminderService:
         """Write an outbox row for everything due at `moment` that has none yet.
 
         `now` (the clock by default) starts the grace period of rows written late: an
-        operator catching up after an outage gets them sent, not expired on arrival."""
+        operator catching up after an outage gets them sent, not expired on arrival.
+        Accounts are planned and written in batches (PLAN_BATCH)."""
         now = now if now is not None else self.app.clock()
-        due = await self.due_at(moment)
-        keys = [item.key for item in due]
-        existing = await self.repo.statuses(keys)
-        fresh = [item for item in due if item.key not in existing]
-        await self.repo.enqueue([
-            {
-                "kind": item.kind.value, "user_id": item.user_id,
-                "account_id": item.account_id, "period": str(item.period),
-                "scheduled_at": item.scheduled_at,
-                "expires_at": max(item.scheduled_at, now) + self.grace,
-                "status": DeliveryStatus.PENDING.value, "attempts": 0,
-                "next_attempt_at": now, "created_at": now, "updated_at": now,
-            }
-            for item in fresh
-        ])
-        statuses = await self.repo.statuses(keys) if fresh else existing
-        new = sum(1 for item in fresh if item.key in statuses)
+        due: list[DueReminder] = []
+        statuses: dict[DeliveryKey, str] = {}
+        new = 0
+        async for _rows, plans in self.plan_batches():
+            batch = due_at(plans, moment, self.grace)
+            if not batch:
+                continue
+            keys = [item.key for item in batch]
+            existing = await self.repo.statuses(keys)
+            fresh = [item for item in batch if item.key not in existing]
+            await self.repo.enqueue([
+                {
+                    "kind": item.kind.value, "user_id": item.user_id,
+                    "account_id": item.account_id, "period": str(item.period),
+                    "scheduled_at": item.scheduled_at,
+                    "expires_at": max(item.scheduled_at, now) + self.grace,
+                    "status": DeliveryStatus.PENDING.value, "attempts": 0,
+                    "next_attempt_at": now, "created_at": now, "updated_at": now,
+                }
+                for item in fresh
+            ])
+            written = await self.repo.statuses(keys) if fresh else existing
+            new += sum(1 for item in fresh if item.key in written)
+            statuses.update(written)
+            due.extend(batch)
+        due.sort(key=_planner_order)
         return EnqueueResult(due, new, statuses)
+
+
+def _planner_order(item: DueReminder) -> tuple[datetime, int, int, str]:
+    return item.scheduled_at, item.user_id, item.account_id, item.kind.value

@@ -122,8 +122,11 @@ class ReminderRepository:
 
     # --- planning ---------------------------------------------------------------------------
 
-    async def plan_rows(self) -> list[PlanRow]:
-        result = await self.session.execute(
+    async def plan_rows(self, *, after_id: int = 0, limit: int | None = None
+                        ) -> list[PlanRow]:
+        """Accounts whose reminders may fire, by account id: those after `after_id`, at
+        most `limit` of them (the planner reads them in batches to bound its memory)."""
+        query = (
             select(LinkedAccount.user_id, LinkedAccount.id, LinkedAccount.supplier_code,
                    LinkedAccount.number, ReminderSettingsRow, ReminderPrefs.timezone)
             .join(User, User.id == LinkedAccount.user_id)
@@ -131,17 +134,25 @@ class ReminderRepository:
                        ReminderSettingsRow.account_id == LinkedAccount.id)
             .outerjoin(ReminderPrefs, ReminderPrefs.user_id == LinkedAccount.user_id)
             .where(User.registered_at.is_not(None), User.consent_at.is_not(None),
-                   ReminderPrefs.paused_at.is_(None))
+                   ReminderPrefs.paused_at.is_(None), LinkedAccount.id > after_id)
             .order_by(LinkedAccount.id)
         )
+        if limit is not None:
+            query = query.limit(limit)
+        result = await self.session.execute(query)
         return [PlanRow(user_id, account_id, code, number, settings, zone)
                 for user_id, account_id, code, number, settings, zone in result]
 
     async def statuses(self, keys: Sequence[DeliveryKey]) -> dict[DeliveryKey, str]:
         """The outbox status of each key that has a row."""
         found: dict[DeliveryKey, str] = {}
+        if not keys:
+            return found
         periods = sorted({key[3] for key in keys})
         wanted = set(keys)
+        # Only the accounts asked about: a batch of the planner reads its own rows.
+        accounts = ReminderDelivery.account_id.between(min(key[2] for key in keys),
+                                                       max(key[2] for key in keys))
         # By period, then filtered here: a row-value IN list of thousands of tuples is slower
         # on SQLite than reading one or two months of keys.
         for start in range(0, len(periods), 50):
@@ -149,7 +160,7 @@ class ReminderRepository:
                 select(ReminderDelivery.kind, ReminderDelivery.user_id,
                        ReminderDelivery.account_id, ReminderDelivery.period,
                        ReminderDelivery.status)
-                .where(ReminderDelivery.period.in_(periods[start:start + 50])))
+                .where(ReminderDelivery.period.in_(periods[start:start + 50]), accounts))
             for kind, user_id, account_id, period, status in rows:
                 key = (kind, user_id, account_id, period)
                 if key in wanted:

@@ -1,0 +1,119 @@
+"""Where one process spends its time on the benchmark's update mix, without HTTP.
+
+    .venv/bin/python -m benchmarks.profile_updates [--store sqlite|postgres] [--rounds 200]
+                                                   [--users 20] [--profile FILE]
+
+The real Dispatcher, middlewares, services and database, and the recording session of the
+tests in place of the Bot API (so the network and the webhook server are left out): each
+user goes round the mix of `benchmarks.bench_webhook` (/start, «💰 Balance», /reading, the
+value, «✅ Submit»), one update at a time. Prints milliseconds of wall time per update
+(one update in flight at a time, so this is the CPU and the database round trips of one
+update), and with --profile the top of a cProfile of the whole run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import cProfile
+import io
+import pstats
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import bot  # noqa: F401  (before aiogram: see bot/aiogram_lazy.py)
+from benchmarks.bench_webhook import usable_accounts
+from bot.config import Settings
+from tests.support.botenv import BotEnv
+
+TOKEN = "123456789:AAHbenchTOKENbenchTOKENbench0123456"
+
+
+async def run(args: argparse.Namespace) -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        overrides: dict[str, object] = {}
+        if args.store == "postgres":
+            from benchmarks.bench_webhook import fresh_postgres, fresh_redis
+
+            url = await stack.enter_async_context(fresh_postgres())
+            overrides["redis_url"] = await fresh_redis()
+        else:
+            url = f"sqlite+aiosqlite:///{workdir / 'bot.sqlite3'}"
+        settings = Settings(_env_file=None, bot_token=TOKEN, database_url=url,  # type: ignore[call-arg]
+                            throttle_rate=0, **overrides)
+        env = await BotEnv.open(settings, stack)
+        from bot.services import Services
+
+        accounts = await usable_accounts(env.runtime)
+        clients = []
+        async with env.runtime.app.session_factory() as session:
+            services = Services(session, env.runtime.app)
+            for n in range(args.users):
+                user_id = 800_000 + n
+                entry, account = accounts[n % len(accounts)]
+                user = await services.users.choose_language(user_id, "en")
+                await services.users.give_consent(user)
+                await services.users.save_contact(user, f"+7900{user_id:07d}", user_id)
+                await services.users.complete_registration(user)
+                await services.linking.link(user_id, entry.ref, entry.proofs[0])
+                clients.append((env.client(user_id, "en", "Bench"), account))
+
+        async def round_of(client: object, account: object, n: int) -> int:
+            c = client  # a ChatClient
+            await c.send("/start")  # type: ignore[attr-defined]
+            await c.send("💰 Balance")  # type: ignore[attr-defined]
+            await c.send("/reading")  # type: ignore[attr-defined]
+            await c.send(str(account.baseline + 1 + n))  # type: ignore[attr-defined]
+            try:
+                await c.click("✅ Submit")  # type: ignore[attr-defined]
+            except Exception:
+                return 4
+            return 5
+
+        for client, account in clients:  # warm-up
+            await round_of(client, account, 0)
+        env.session.requests.clear()
+        profiler = cProfile.Profile() if args.profile else None
+        updates = 0
+        started = time.perf_counter()
+        cpu = time.process_time()
+        if profiler:
+            profiler.enable()
+        for n in range(1, args.rounds + 1):
+            client, account = clients[n % len(clients)]
+            updates += await round_of(client, account, n)
+            if n % 50 == 0:
+                env.session.requests.clear()
+        if profiler:
+            profiler.disable()
+        wall = time.perf_counter() - started
+        cpu = time.process_time() - cpu
+        print(f"| store | updates | wall ms/update | CPU ms/update |\n|---|---|---|---|\n"
+              f"| {args.store} | {updates} | {wall / updates * 1000:.2f} | "
+              f"{cpu / updates * 1000:.2f} |")
+        if profiler:
+            profiler.dump_stats(args.profile)
+            out = io.StringIO()
+            stats = pstats.Stats(profiler, stream=out)
+            stats.sort_stats("cumulative").print_stats(60)
+            print(out.getvalue()[:12000])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--rounds", type=int, default=200)
+    parser.add_argument("--users", type=int, default=20)
+    parser.add_argument("--profile", default=None)
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
