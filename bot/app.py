@@ -20,6 +20,7 @@ from aiogram.utils.i18n import I18n
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.aiogram_lazy import warm_up
 from bot.billing.registry import BillingRegistry
 from bot.config import Settings
 from bot.context import AppContext
@@ -44,6 +45,7 @@ from bot.middlewares.throttling import (
     RedisRateLimiter,
     ThrottlingMiddleware,
 )
+from bot.routing import inline_sync_filters
 from bot.suppliers.loader import load_catalog
 from handlers import build_root_router
 from handlers.commands import GROUP_COMMANDS, PRIVATE_COMMANDS
@@ -80,6 +82,7 @@ def keep_response_models() -> None:
 
 def create_bot(settings: Settings, session: AiohttpSession | None = None) -> Bot:
     keep_response_models()
+    warm_up()
     if session is None:
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
     return Bot(
@@ -194,6 +197,7 @@ def create_dispatcher(runtime: Runtime) -> Dispatcher:
         if event_name not in {"update", "error"}:
             observer.middleware(name_middleware)
     dp.include_router(build_root_router())
+    inline_sync_filters(dp)
     return dp
 
 
