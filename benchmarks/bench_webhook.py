@@ -542,6 +542,7 @@ async def measure(name: str, api: BenchAPI, targets: Sequence[Process], users: l
         loads.append((f"closed x{args.concurrency}",
                       functools.partial(harness.closed_loop, args.concurrency, args.duration)))
         for load, run in loads:
+            await drained(targets)  # an overloaded run's backlog must not spill into the next
             api.trim()
             for user in users:  # every load runs the same mix, from the menu on
                 user.step, user.last_reply = 0, None
@@ -564,6 +565,26 @@ async def measure(name: str, api: BenchAPI, targets: Sequence[Process], users: l
             print("    CPU ms per update: " + ", ".join(
                 f"{k} {v:.1f}" for k, v in sorted(per_update.items())), flush=True)
     return rows
+
+
+async def drained(targets: Sequence[Process], limit: float = 180.0) -> None:
+    """Wait until no gas bot has an update in flight (the echo bot has no /metrics)."""
+    deadline = time.monotonic() + limit
+    for target in targets:
+        while time.monotonic() < deadline:
+            try:
+                async with aiohttp.ClientSession() as http, \
+                        http.get(f"http://127.0.0.1:{target.port}/metrics") as resp:
+                    if resp.status != 200:
+                        break
+                    text = await resp.text()
+            except aiohttp.ClientError:
+                break
+            busy = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                       if line.startswith("bot_updates_in_flight"))
+            if busy == 0:
+                break
+            await asyncio.sleep(0.5)
 
 
 async def scrape(target: Process) -> dict[str, float]:

@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -66,14 +67,20 @@ async def run(args: argparse.Namespace) -> None:
                 await services.linking.link(user_id, entry.ref, entry.proofs[0])
                 clients.append((env.client(user_id, "en", "Bench"), account))
 
-        async def round_of(client: object, account: object, n: int) -> int:
-            c = client  # a ChatClient
-            await c.send("/start")  # type: ignore[attr-defined]
-            await c.send("💰 Balance")  # type: ignore[attr-defined]
-            await c.send("/reading")  # type: ignore[attr-defined]
-            await c.send(str(account.baseline + 1 + n))  # type: ignore[attr-defined]
+        steps: dict[str, list[float]] = {}
+
+        async def timed(name: str, call: Any) -> None:
+            started = time.perf_counter()
+            await call
+            steps.setdefault(name, []).append(time.perf_counter() - started)
+
+        async def round_of(client: Any, account: Any, n: int) -> int:
+            await timed("/start", client.send("/start"))
+            await timed("«💰 Balance»", client.send("💰 Balance"))
+            await timed("/reading", client.send("/reading"))
+            await timed("the value", client.send(str(account.baseline + 1 + n)))
             try:
-                await c.click("✅ Submit")  # type: ignore[attr-defined]
+                await timed("«✅ Submit»", client.click("✅ Submit"))
             except Exception:
                 return 4
             return 5
@@ -81,6 +88,7 @@ async def run(args: argparse.Namespace) -> None:
         for client, account in clients:  # warm-up
             await round_of(client, account, 0)
         env.session.requests.clear()
+        steps.clear()
         profiler = cProfile.Profile() if args.profile else None
         updates = 0
         started = time.perf_counter()
@@ -99,6 +107,10 @@ async def run(args: argparse.Namespace) -> None:
         print(f"| store | updates | wall ms/update | CPU ms/update |\n|---|---|---|---|\n"
               f"| {args.store} | {updates} | {wall / updates * 1000:.2f} | "
               f"{cpu / updates * 1000:.2f} |")
+        print("\n| step | updates | mean wall ms | max wall ms |\n|---|---|---|---|")
+        for name, times in steps.items():
+            print(f"| {name} | {len(times)} | {sum(times) / len(times) * 1000:.2f} | "
+                  f"{max(times) * 1000:.1f} |")
         if profiler:
             profiler.dump_stats(args.profile)
             out = io.StringIO()

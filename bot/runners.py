@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from contextlib import AsyncExitStack
@@ -50,6 +51,24 @@ async def start_ops_server(runtime: Runtime, stack: AsyncExitStack) -> None:
     logger.info("health and metrics on %s:%s", settings.metrics_host, settings.metrics_port)
 
 
+# The collector's thresholds once the bot is up (CPython's defaults: 700, 10, 10).
+GC_THRESHOLDS = (10_000, 20, 20)
+
+
+def settle_heap() -> None:
+    """Call once start-up is done, before serving.
+
+    What start-up built (aiogram's models, SQLAlchemy's mappers, the catalog, translations,
+    compiled templates) lives as long as the process. `gc.freeze()` takes it out of the
+    collector's sight, so a full collection no longer walks it: under load those were pauses
+    of ~115 ms, every few seconds, on every update in flight. A larger first generation
+    collects the short-lived objects of busy minutes in fewer pauses of a few ms each.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 async def run_polling(settings: Settings) -> None:
     async with AsyncExitStack() as stack:
         runtime = await open_runtime(settings, stack)
@@ -62,6 +81,7 @@ async def run_polling(settings: Settings) -> None:
         # Polling and a webhook exclude each other; pending updates are kept on purpose.
         await bot.delete_webhook(drop_pending_updates=False)
         await set_commands(bot, runtime)
+        settle_heap()
         logger.info("polling as @%s", me.username)
 
         async def on_shutdown() -> None:
@@ -130,6 +150,7 @@ async def run_webhook(settings: Settings) -> None:
             drop_pending_updates=False,
         )
         app = create_webhook_app(bot, dp, settings)
+        settle_heap()
         runner = web.AppRunner(app, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port)

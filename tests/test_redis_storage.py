@@ -37,3 +37,15 @@ async def test_restart_midway_resumes_same_step_redis(bot_env: Any) -> None:
     finally:
         await redis.flushdb()
         await redis.aclose()
+
+
+
+async def test_the_users_lock_is_polled_often(bot_env: Any) -> None:
+    """A waiting update polls its user's lock every few ms, not every 0.1 s (redis-py's
+    default): it goes on as soon as the update before it is done."""
+    from bot.app import ISOLATION_LOCK
+
+    require_redis()
+    env = await bot_env(redis_url=REDIS_URL)
+    assert env.runtime.isolation.lock_kwargs == ISOLATION_LOCK
+    assert ISOLATION_LOCK["sleep"] <= 0.01 and ISOLATION_LOCK["timeout"] >= 30

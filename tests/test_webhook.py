@@ -56,3 +56,22 @@ async def test_webhook_secret_enforced(bot_env: Any) -> None:
         assert sent and "Choose your language" in (sent[0].text or "")
     finally:
         await runner.cleanup()
+
+
+def test_settle_heap_freezes_what_start_up_built() -> None:
+    import gc
+
+    from bot.runners import GC_THRESHOLDS, settle_heap
+
+    before = gc.get_threshold()
+    gc.unfreeze()
+    assert gc.get_freeze_count() == 0
+    try:
+        settle_heap()
+        # Everything alive moved to the permanent generation; the collector sees nothing.
+        assert gc.get_freeze_count() > 10_000
+        assert gc.get_count()[2] == 0 and len(gc.get_objects(2)) == 0
+        assert gc.get_threshold() == GC_THRESHOLDS
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
