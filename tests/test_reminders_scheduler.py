@@ -109,8 +109,40 @@ async def test_tick_job_in_redis() -> None:
         clear_redis_jobs()
 
 
+async def test_the_sqlite_job_store_never_waits_for_the_bots_write_lock(tmp_path: Any) -> None:
+    """Regression: the job store shared the bot's SQLite file. Its synchronous write waited
+    for a lock held by the bot's own connection, on the event loop that connection needed:
+    the whole bot stood still for the busy timeout (30 s), then the scheduler stopped."""
+    db_url = f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite3'}"
+    engine = create_engine(db_url)
+    ticks: list[float] = []
+
+    async def tick() -> None:
+        ticks.append(time.monotonic())
+
+    scheduler = ReminderScheduler(tick, interval=0.2, name=f"lock-{uuid.uuid4().hex[:6]}",
+                                  job_store=lambda: build_job_store(db_url, None))
+    try:
+        await migrate.upgrade(engine)
+        async with engine.connect() as conn:
+            await conn.exec_driver_sql("BEGIN IMMEDIATE")  # an update's write transaction
+            await conn.exec_driver_sql("UPDATE users SET language = language")
+            started = time.monotonic()
+            scheduler.start()
+            await wait_until(lambda: len(ticks) >= 3, 10)
+            # The loop stayed free: the ticks came on time while the lock was held.
+            assert ticks[-1] - started < 5
+            await conn.exec_driver_sql("ROLLBACK")
+    finally:
+        scheduler.stop()
+        await engine.dispose()
+    assert (tmp_path / "bot.jobs.sqlite3").exists()
+
+
 def test_sync_urls() -> None:
-    assert sync_database_url("sqlite+aiosqlite:///data/bot.sqlite3") == "sqlite:///data/bot.sqlite3"
+    assert sync_database_url("sqlite+aiosqlite:///data/bot.sqlite3") == (
+        "sqlite:///data/bot.jobs.sqlite3")
+    assert sync_database_url("sqlite+aiosqlite://") == "sqlite://"
     assert sync_database_url("postgresql+asyncpg://bot:pw@db:5432/gasbot") == (
         "postgresql+psycopg://bot:pw@db:5432/gasbot")
 

@@ -21,9 +21,14 @@ The job:
 Job store: the job is persisted, as APScheduler 3 requires jobs to be picklable by
 reference, in Redis when REDIS_URL is set (shared by the processes like the leader lock), else
 in the bot's database (table `apscheduler_jobs`, created by migration 0006). APScheduler 3's
-job stores are synchronous: with PostgreSQL it connects through psycopg (a dependency for
-this alone), with SQLite through the standard library. A job store must never be run by two
-schedulers at once (DOMAIN.md §7), hence the leader: only the leader starts a scheduler.
+job stores are synchronous and run on the event loop: with PostgreSQL it connects through
+psycopg (a dependency for this alone). With SQLite the job lives in a file of its own beside
+the database (`bot.sqlite3` → `bot.jobs.sqlite3`): while one of the bot's own connections
+held the database's write lock, the job store's write waited for it on the event loop, the
+very loop the lock's holder needed to finish, so everything stood still until SQLite's busy
+timeout (30 s) ran out, and the failed write stopped the scheduler for good.
+A job store must never be run by two schedulers at once (DOMAIN.md §7), hence the leader:
+only the leader starts a scheduler.
 
 Pickled jobs reference their function by name, so the job calls the module-level
 `fire_tick(name)`, which finds this process's live scheduler in `_LIVE` by name.
@@ -34,6 +39,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Final
 
 from apscheduler.jobstores.base import BaseJobStore
@@ -59,9 +65,15 @@ _LIVE: dict[str, ReminderScheduler] = {}
 
 
 def sync_database_url(url: str) -> str:
-    """The synchronous twin of the bot's async database URL, for the SQLAlchemy job store."""
+    """Where the SQLAlchemy job store keeps the job, for the bot's async database URL: the
+    same PostgreSQL database through psycopg, or the SQLite file's `.jobs` sibling (an
+    in-memory SQLite database stays in memory)."""
     parsed = make_url(url)
     if parsed.drivername.startswith("sqlite"):
+        database = parsed.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            path = Path(database)
+            parsed = parsed.set(database=str(path.with_name(f"{path.stem}.jobs{path.suffix}")))
         return parsed.set(drivername="sqlite").render_as_string(hide_password=False)
     if parsed.drivername.startswith("postgresql"):
         return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
@@ -80,9 +92,6 @@ def build_job_store(database_url: str, redis_url: str | None) -> BaseJobStore:
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 
     engine_options: dict[str, Any] = {"pool_pre_ping": True}
-    if database_url.startswith("sqlite"):
-        # The bot writes the same file through aiosqlite: wait for its lock, don't fail.
-        engine_options["connect_args"] = {"timeout": 30}
     return SQLAlchemyJobStore(url=sync_database_url(database_url),
                               engine_options=engine_options)
 
