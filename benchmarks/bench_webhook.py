@@ -290,28 +290,36 @@ async def usable_accounts(runtime: Any) -> list[tuple[Any, Account]]:
     return accounts
 
 
-async def prepare_users(database_url: str, count: int, first_id: int = 700_000) -> list[BenchUser]:
-    """Register `count` users and link each a demo account, through the services (as the
-    chat would have), in the database the bot will use; migrates it first."""
-    from bot.app import open_runtime
+async def register_and_link(runtime: Any, count: int, first_id: int) -> list[tuple[int, Account]]:
+    """Register `count` users (English) and link each a demo account, through the services,
+    as the chat would have."""
     from bot.services import Services
+
+    accounts = await usable_accounts(runtime)
+    linked = []
+    async with runtime.app.session_factory() as session:
+        services = Services(session, runtime.app)
+        for n in range(count):
+            user_id = first_id + n
+            entry, account = accounts[n % len(accounts)]
+            user = await services.users.choose_language(user_id, "en")
+            await services.users.give_consent(user)
+            await services.users.save_contact(user, f"+7900{user_id:07d}", user_id)
+            await services.users.complete_registration(user)
+            await services.linking.link(user_id, entry.ref, entry.proofs[0])
+            linked.append((user_id, account))
+    return linked
+
+
+async def prepare_users(database_url: str, count: int, first_id: int = 700_000) -> list[BenchUser]:
+    """Registered users with a linked account in the database the bot will use (migrated
+    first)."""
+    from bot.app import open_runtime
 
     async with contextlib.AsyncExitStack() as stack:
         runtime = await open_runtime(bench_settings(database_url), stack)
-        accounts = await usable_accounts(runtime)
-        users = []
-        async with runtime.app.session_factory() as session:
-            services = Services(session, runtime.app)
-            for n in range(count):
-                user_id = first_id + n
-                entry, account = accounts[n % len(accounts)]
-                user = await services.users.choose_language(user_id, "en")
-                await services.users.give_consent(user)
-                await services.users.save_contact(user, f"+7900{user_id:07d}", user_id)
-                await services.users.complete_registration(user)
-                await services.linking.link(user_id, entry.ref, entry.proofs[0])
-                users.append(BenchUser(user_id, account))
-        return users
+        return [BenchUser(user_id, account)
+                for user_id, account in await register_and_link(runtime, count, first_id)]
 
 
 def next_update(api: FakeBotAPI, user: BenchUser, *, echo: bool) -> dict[str, Any]:

@@ -29,7 +29,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import bot  # noqa: F401  (before aiogram: see bot/aiogram_lazy.py)
-from benchmarks.bench_webhook import usable_accounts
+from benchmarks.bench_webhook import register_and_link
 from bot.config import Settings
 from tests.support.botenv import BotEnv
 
@@ -51,21 +51,9 @@ async def run(args: argparse.Namespace) -> None:
                             throttle_rate=0, **overrides)
         env = await BotEnv.open(settings, stack)
         env.session.checker = None  # the tests' spec check is not the bot's cost
-        from bot.services import Services
-
-        accounts = await usable_accounts(env.runtime)
-        clients = []
-        async with env.runtime.app.session_factory() as session:
-            services = Services(session, env.runtime.app)
-            for n in range(args.users):
-                user_id = 800_000 + n
-                entry, account = accounts[n % len(accounts)]
-                user = await services.users.choose_language(user_id, "en")
-                await services.users.give_consent(user)
-                await services.users.save_contact(user, f"+7900{user_id:07d}", user_id)
-                await services.users.complete_registration(user)
-                await services.linking.link(user_id, entry.ref, entry.proofs[0])
-                clients.append((env.client(user_id, "en", "Bench"), account))
+        clients = [(env.client(user_id, "en", "Bench"), account)
+                   for user_id, account in await register_and_link(env.runtime, args.users,
+                                                                   800_000)]
 
         steps: dict[str, list[float]] = {}
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from aiogram import F, Router
+from aiogram.enums import ChatType
 from aiogram.filters import Filter
 from aiogram.types import TelegramObject
 
@@ -17,3 +19,14 @@ class RegisteredUser(Filter):
         self, event: TelegramObject, user: User | None = None
     ) -> bool | dict[str, Any]:
         return user is not None and user.is_registered
+
+
+def feature_router(name: str) -> Router:
+    """The router of a feature for registered users in their private chat: its messages come
+    only from the private chat of a registered user, its button presses only from a
+    registered user (the registration router answers everybody else)."""
+    router = Router(name=name)
+    router.message.filter(F.chat.type == ChatType.PRIVATE)
+    router.message.filter(RegisteredUser())
+    router.callback_query.filter(RegisteredUser())
+    return router

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from aiogram import F, Router, html
-from aiogram.enums import ChatType
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
@@ -13,7 +12,7 @@ from aiogram.utils.i18n import gettext as _
 from bot.callbacks import AccountCB
 from bot.db.models import User
 from bot.db.models_accounts import ALIAS_MAX_LEN, LinkedAccount
-from bot.filters import RegisteredUser
+from bot.filters import feature_router
 from bot.i18n import fmt_date
 from bot.keyboards.accounts import (
     account_card_keyboard,
@@ -98,10 +97,7 @@ def _not_alias(message: Message) -> bool:
 
 
 def build_router() -> Router:
-    router = Router(name=__name__)
-    router.message.filter(F.chat.type == ChatType.PRIVATE)
-    router.message.filter(RegisteredUser())
-    router.callback_query.filter(RegisteredUser())
+    router = feature_router(__name__)
 
     @router.message(Command("accounts"))
     @router.message(F.text == MENU_ACCOUNTS)

@@ -11,7 +11,6 @@ import asyncio
 from typing import Final, TypeVar
 
 from aiogram import F, Router
-from aiogram.enums import ChatType
 from aiogram.exceptions import TelegramBadRequest, TelegramRetryAfter
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
@@ -22,7 +21,7 @@ from bot.billing.models import Balance
 from bot.callbacks import BalanceCB
 from bot.db.models import User
 from bot.db.models_accounts import LinkedAccount
-from bot.filters import RegisteredUser
+from bot.filters import feature_router
 from bot.keyboards.balance import (
     account_choice_keyboard,
     account_gone_keyboard,
@@ -158,10 +157,7 @@ async def balance_deep_link(message: Message, state: FSMContext, services: Servi
 
 
 def build_router() -> Router:
-    router = Router(name=__name__)
-    router.message.filter(F.chat.type == ChatType.PRIVATE)
-    router.message.filter(RegisteredUser())
-    router.callback_query.filter(RegisteredUser())
+    router = feature_router(__name__)
 
     @router.message(Command("balance"))
     @router.message(F.text == MENU_BALANCE)

@@ -10,7 +10,7 @@ from aiogram.filters import ExceptionTypeFilter
 from aiogram.types import ErrorEvent
 from aiogram.utils.i18n import gettext as _
 
-from bot.middlewares.events import EVENT_CONTEXT_KEY, EventContext
+from bot.middlewares.events import EVENT_LOG_KEY, EventContext
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ def build_router() -> Router:
     router = Router(name=__name__)
 
     @router.error(ExceptionTypeFilter(TelegramBadRequest))
-    async def telegram_bad_request(event: ErrorEvent, event_context: EventContext | None = None
+    async def telegram_bad_request(event: ErrorEvent, event_log: EventContext | None = None
                                    ) -> None:
         # "message is not modified" and friends: a double tap, nothing the user must hear about.
         if "message is not modified" in str(event.exception):
@@ -56,4 +56,4 @@ def build_router() -> Router:
     return router
 
 
-__all__ = ["EVENT_CONTEXT_KEY", "build_router"]
+__all__ = ["EVENT_LOG_KEY", "build_router"]

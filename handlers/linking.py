@@ -12,7 +12,6 @@ import math
 from decimal import Decimal
 
 from aiogram import F, Router, html
-from aiogram.enums import ChatType
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
@@ -31,7 +30,7 @@ from bot.callbacks import (
 )
 from bot.db.models import User
 from bot.db.models_accounts import LinkedAccount
-from bot.filters import RegisteredUser
+from bot.filters import feature_router
 from bot.i18n import fmt_datetime
 from bot.keyboards.accounts import linked_card_keyboard
 from bot.keyboards.common import MENU_LINK, main_menu
@@ -458,10 +457,7 @@ def step_hint(current: str | None) -> str:
 
 
 def build_router() -> Router:
-    router = Router(name=__name__)
-    router.message.filter(F.chat.type == ChatType.PRIVATE)
-    router.message.filter(RegisteredUser())
-    router.callback_query.filter(RegisteredUser())
+    router = feature_router(__name__)
 
     @router.message(Command("link"))
     @router.message(F.text == MENU_LINK)
@@ -631,7 +627,7 @@ def build_router() -> Router:
 
     @router.message(LinkStates.number, F.text)
     async def number_sent(message: Message, state: FSMContext, services: Services, user: User,
-                          event_context: EventContext | None = None) -> None:
+                          event_log: EventContext | None = None) -> None:
         data, supplier = await _supplier_of(state, services)
         if supplier is None:
             await start_linking(message, state, services, user)
@@ -641,7 +637,7 @@ def build_router() -> Router:
         except InvalidAccountNumber as exc:
             await message.answer(number_error(supplier, exc.error, user.language))
             return
-        await look_up(message, state, services, user, supplier, data, number, event_context)
+        await look_up(message, state, services, user, supplier, data, number, event_log)
 
     @router.message(LinkStates.number)
     async def number_bad_input(message: Message, state: FSMContext, services: Services,
@@ -681,7 +677,7 @@ def build_router() -> Router:
 
     @router.message(LinkStates.pin, F.text)
     async def pin_sent(message: Message, state: FSMContext, services: Services, user: User,
-                       event_context: EventContext | None = None) -> None:
+                       event_log: EventContext | None = None) -> None:
         data, supplier = await _supplier_of(state, services)
         if supplier is None or supplier.pin is None or data.number is None:
             await start_linking(message, state, services, user)
@@ -697,7 +693,7 @@ def build_router() -> Router:
                 pin=_q(supplier.pin.name.get(user.language))))
             return
         await prove(message, state, services, user, supplier, data,
-                    Proof(ProofKind.PIN, pin=pin), event_context)
+                    Proof(ProofKind.PIN, pin=pin), event_log)
 
     @router.message(LinkStates.pin)
     async def pin_bad_input(message: Message, state: FSMContext, services: Services,
@@ -736,7 +732,7 @@ def build_router() -> Router:
 
     @router.message(LinkStates.payment, F.text)
     async def payment_sent(message: Message, state: FSMContext, services: Services, user: User,
-                           event_context: EventContext | None = None) -> None:
+                           event_log: EventContext | None = None) -> None:
         data, supplier = await _supplier_of(state, services)
         if supplier is None or data.number is None or data.surname is None:
             await start_linking(message, state, services, user)
@@ -751,7 +747,7 @@ def build_router() -> Router:
             return
         await prove(message, state, services, user, supplier, data,
                     Proof(ProofKind.SURNAME_PAYMENT, surname=data.surname, last_payment=amount),
-                    event_context)
+                    event_log)
 
     @router.message(LinkStates.payment)
     async def payment_bad_input(message: Message, state: FSMContext, services: Services,
@@ -768,7 +764,7 @@ def build_router() -> Router:
 
     @router.callback_query(LinkCB.filter(F.action == "retry"))
     async def retry(query: CallbackQuery, state: FSMContext, services: Services, user: User,
-                    event_context: EventContext | None = None) -> None:
+                    event_log: EventContext | None = None) -> None:
         data, supplier = await _supplier_of(state, services)
         message = _message_of(query)
         current = await state.get_state()
@@ -779,13 +775,13 @@ def build_router() -> Router:
             await query.answer()
             await message.edit_reply_markup(reply_markup=None)
             await look_up(message, state, services, user, supplier, data, data.number,
-                          event_context)
+                          event_log)
         elif current == LinkStates.payment.state and data.surname and data.payment:
             await query.answer()
             await message.edit_reply_markup(reply_markup=None)
             proof = Proof(ProofKind.SURNAME_PAYMENT, surname=data.surname,
                           last_payment=Decimal(data.payment))
-            await prove(message, state, services, user, supplier, data, proof, event_context)
+            await prove(message, state, services, user, supplier, data, proof, event_log)
         elif current == LinkStates.pin.state and supplier.pin is not None:
             await query.answer(_("Send the {pin} again, please.").format(
                 pin=supplier.pin.name.get(user.language)), show_alert=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from aiogram import F, Router, html
-from aiogram.enums import ChatAction, ChatType
+from aiogram.enums import ChatAction
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import BufferedInputFile, CallbackQuery, Message
@@ -24,7 +24,7 @@ from bot.billing.models import Period
 from bot.callbacks import PayCB
 from bot.db.models import User
 from bot.db.models_accounts import LinkedAccount
-from bot.filters import RegisteredUser
+from bot.filters import feature_router
 from bot.i18n import fmt_date, fmt_money, fmt_period
 from bot.keyboards.common import MENU_PAY, main_menu
 from bot.keyboards.linking import link_offer_keyboard
@@ -303,21 +303,18 @@ async def _amount_step(state: FSMContext, services: Services, user: User, accoun
 
 
 def build_router() -> Router:
-    router = Router(name=__name__)
-    router.message.filter(F.chat.type == ChatType.PRIVATE)
-    router.message.filter(RegisteredUser())
-    router.callback_query.filter(RegisteredUser())
+    router = feature_router(__name__)
 
     @router.message(Command("pay"))
     @router.message(F.text == MENU_PAY)
     async def pay_command(message: Message, state: FSMContext, services: Services, user: User,
-                          event_context: EventContext | None = None) -> None:
-        await start_payment(message, state, services, user, None, event_context)
+                          event_log: EventContext | None = None) -> None:
+        await start_payment(message, state, services, user, None, event_log)
 
     @router.callback_query(PayCB.filter(F.action == "start"))
     async def pay_account(query: CallbackQuery, callback_data: PayCB, state: FSMContext,
                           services: Services, user: User,
-                          event_context: EventContext | None = None) -> None:
+                          event_log: EventContext | None = None) -> None:
         # Account cards, the account choice, «Retry» and «Another amount» all land here.
         account = await services.accounts.get(user.id, callback_data.id)
         message = message_of(query)
@@ -325,12 +322,12 @@ def build_router() -> Router:
             await query.answer(_("This account is no longer linked."))
             return
         await query.answer()
-        await ask_amount(message, state, services, user, account, event_context)
+        await ask_amount(message, state, services, user, account, event_log)
 
     @router.callback_query(PayCB.filter(F.action == "due"))
     async def pay_due(query: CallbackQuery, callback_data: PayCB, state: FSMContext,
                       services: Services, user: User,
-                      event_context: EventContext | None = None) -> None:
+                      event_log: EventContext | None = None) -> None:
         data, account = await _amount_step(state, services, user, callback_data.id)
         message = message_of(query)
         if account is None or message is None or data.period is None or data.due is None:
@@ -340,7 +337,7 @@ def build_router() -> Router:
             return
         await query.answer()
         await send_qr(message, state, services, user, account, Period.parse(data.period),
-                      Decimal(data.due), event_context, "due")
+                      Decimal(data.due), event_log, "due")
 
     @router.callback_query(PayCB.filter(F.action == "custom"))
     async def pay_custom(query: CallbackQuery, callback_data: PayCB, state: FSMContext,
@@ -355,12 +352,12 @@ def build_router() -> Router:
 
     @router.message(PayStates.amount, F.text, F.func(is_step_input))
     async def amount_sent(message: Message, state: FSMContext, services: Services, user: User,
-                          event_context: EventContext | None = None) -> None:
+                          event_log: EventContext | None = None) -> None:
         data = await PayData.load(state)
         account = (await services.accounts.get(user.id, data.account_id)
                    if data.account_id is not None else None)
         if account is None:
-            await start_payment(message, state, services, user, None, event_context)
+            await start_payment(message, state, services, user, None, event_log)
             return
         try:
             amount = parse_amount(message.text or "")
@@ -369,10 +366,10 @@ def build_router() -> Router:
             return
         if data.period is None:
             # The supplier has not told the period yet (an outage): ask it first.
-            await ask_amount(message, state, services, user, account, event_context)
+            await ask_amount(message, state, services, user, account, event_log)
             return
         await send_qr(message, state, services, user, account, Period.parse(data.period),
-                      amount, event_context, "custom")
+                      amount, event_log, "custom")
 
     @router.message(PayStates.amount, F.func(is_step_input))
     async def amount_bad_input(message: Message, state: FSMContext, user: User) -> None:

@@ -20,7 +20,6 @@ import contextlib
 from decimal import Decimal
 
 from aiogram import F, Router, html
-from aiogram.enums import ChatType
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
@@ -34,7 +33,7 @@ from bot.callbacks import ReadingCB, ReadingMeterCB, ReadingStepCB
 from bot.db.models import User
 from bot.db.models_accounts import LinkedAccount
 from bot.db.models_readings import OutboxStatus
-from bot.filters import RegisteredUser
+from bot.filters import feature_router
 from bot.i18n import fmt_date, fmt_money, fmt_period
 from bot.keyboards.common import MENU_READING, main_menu
 from bot.keyboards.linking import link_offer_keyboard
@@ -691,21 +690,18 @@ async def send_chart(message: Message, services: Services, user: User,
 
 
 def build_router() -> Router:
-    router = Router(name=__name__)
-    router.message.filter(F.chat.type == ChatType.PRIVATE)
-    router.message.filter(RegisteredUser())
-    router.callback_query.filter(RegisteredUser())
+    router = feature_router(__name__)
 
     @router.message(Command("reading"))
     @router.message(F.text == MENU_READING)
     async def reading_command(message: Message, state: FSMContext, services: Services,
-                              user: User, event_context: EventContext | None = None) -> None:
-        await start_reading(message, state, services, user, None, event_context)
+                              user: User, event_log: EventContext | None = None) -> None:
+        await start_reading(message, state, services, user, None, event_log)
 
     @router.callback_query(ReadingCB.filter(F.action == "acc"))
     async def account_chosen(query: CallbackQuery, callback_data: ReadingCB, state: FSMContext,
                              services: Services, user: User,
-                             event_context: EventContext | None = None) -> None:
+                             event_log: EventContext | None = None) -> None:
         account = await services.accounts.get(user.id, callback_data.id)
         message = _message_of(query)
         if account is None or message is None:
@@ -716,7 +712,7 @@ def build_router() -> Router:
             with contextlib.suppress(TelegramBadRequest):
                 await message.edit_reply_markup(reply_markup=None)
         await state.clear()
-        await open_account(message, state, services, user, account, event_context)
+        await open_account(message, state, services, user, account, event_log)
 
     @router.callback_query(ReadingCB.filter(F.action == "remind"))
     async def remind(query: CallbackQuery, callback_data: ReadingCB, state: FSMContext,
@@ -731,7 +727,7 @@ def build_router() -> Router:
     @router.callback_query(ReadingMeterCB.filter(F.action == "open"))
     async def meter_chosen(query: CallbackQuery, callback_data: ReadingMeterCB,
                            state: FSMContext, services: Services, user: User,
-                           event_context: EventContext | None = None) -> None:
+                           event_log: EventContext | None = None) -> None:
         account = await services.accounts.get(user.id, callback_data.id)
         message = _message_of(query)
         if account is None or message is None:
@@ -742,14 +738,14 @@ def build_router() -> Router:
             with contextlib.suppress(TelegramBadRequest):
                 await message.edit_reply_markup(reply_markup=None)
         meters = await _meters(message, state, services, user, account, callback_data.m,
-                               event_context)
+                               event_log)
         if meters is None:
             return
         if not 0 <= callback_data.m < len(meters):
-            await open_account(message, state, services, user, account, event_context)
+            await open_account(message, state, services, user, account, event_log)
             return
         await open_meter(message, state, services, user, account, meters, callback_data.m,
-                         event_context)
+                         event_log)
 
     @router.callback_query(ReadingMeterCB.filter(F.action.in_({"hist", "chart"})))
     async def history_or_chart(query: CallbackQuery, callback_data: ReadingMeterCB,
@@ -791,7 +787,7 @@ def build_router() -> Router:
 
     @router.message(ReadingStates.value, F.text, F.func(_is_step_input))
     async def value_sent(message: Message, state: FSMContext, services: Services, user: User,
-                         event_context: EventContext | None = None) -> None:
+                         event_log: EventContext | None = None) -> None:
         found = await _draft_account(message, state, services, user)
         if found is None:
             return
@@ -806,12 +802,12 @@ def build_router() -> Router:
             value = services.readings.read_value(message.text or "", meter, index,
                                                  supplier.readings)
         except ReadingInputError as exc:
-            _note(event_context, account, reading=f"input_{exc.code.value}")
+            _note(event_log, account, reading=f"input_{exc.code.value}")
             await message.answer(input_error_text(exc, data, supplier, lang))
             return
         bad = services.readings.zone_rejection(value, meter, index, supplier.readings)
         if bad is not None:
-            _note(event_context, account, reading=bad.outcome.value)
+            _note(event_log, account, reading=bad.outcome.value)
             await message.answer(zone_rejection_text(bad, data, supplier, lang)
                                  + _zone_reminder(data))
             return
@@ -842,7 +838,7 @@ def build_router() -> Router:
     @router.callback_query(ReadingStates.confirm, ReadingStepCB.filter(F.action == "submit"))
     async def submit(query: CallbackQuery, callback_data: ReadingStepCB, state: FSMContext,
                      services: Services, user: User,
-                     event_context: EventContext | None = None) -> None:
+                     event_log: EventContext | None = None) -> None:
         data = await ReadingData.load(state)
         message = _message_of(query)
         if data.key is None or callback_data.k != data.key[:KEY_TAG_LEN] or message is None:
@@ -862,7 +858,7 @@ def build_router() -> Router:
         draft = Draft(user_id=user.id, account=account, meter=data.meter(),
                       values=data.typed(), period=Period.parse(data.period), key=data.key)
         item = await services.readings.submit(draft)
-        _note(event_context, account, reading=f"submit_{item.status}")
+        _note(event_log, account, reading=f"submit_{item.status}")
         await state.clear()
         supplier = services.app.catalog.get(account.supplier_code)
         text = outcome_text(item, supplier, user.language, later=False)

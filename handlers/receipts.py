@@ -13,7 +13,7 @@ A supplier outage keeps the choice: «Retry» repeats exactly the call that fail
 from __future__ import annotations
 
 from aiogram import F, Router, html
-from aiogram.enums import ChatAction, ChatType
+from aiogram.enums import ChatAction
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
@@ -24,7 +24,7 @@ from bot.billing.models import Period
 from bot.callbacks import ReceiptCB, ReceiptPageCB
 from bot.db.models import User
 from bot.db.models_accounts import LinkedAccount
-from bot.filters import RegisteredUser
+from bot.filters import feature_router
 from bot.i18n import fmt_date, fmt_money, fmt_period
 from bot.keyboards.common import MENU_RECEIPT, main_menu
 from bot.keyboards.payments import (
@@ -246,33 +246,30 @@ async def _edit(message: Message, text: str, markup: InlineKeyboardMarkup) -> No
 
 
 def build_router() -> Router:
-    router = Router(name=__name__)
-    router.message.filter(F.chat.type == ChatType.PRIVATE)
-    router.message.filter(RegisteredUser())
-    router.callback_query.filter(RegisteredUser())
+    router = feature_router(__name__)
 
     @router.message(Command("receipt"))
     @router.message(F.text == MENU_RECEIPT)
     async def receipt_command(message: Message, state: FSMContext, services: Services,
-                              user: User, event_context: EventContext | None = None) -> None:
-        await start_receipt(message, state, services, user, None, event_context)
+                              user: User, event_log: EventContext | None = None) -> None:
+        await start_receipt(message, state, services, user, None, event_log)
 
     @router.callback_query(ReceiptCB.filter(F.action == "start"))
     async def receipt_account(query: CallbackQuery, callback_data: ReceiptCB,
                               state: FSMContext, services: Services, user: User,
-                              event_context: EventContext | None = None) -> None:
+                              event_log: EventContext | None = None) -> None:
         account = await services.accounts.get(user.id, callback_data.id)
         message = message_of(query)
         if account is None or message is None:
             await query.answer(_("This account is no longer linked."))
             return
         await query.answer()
-        await show_periods(message, state, services, user, account, event_context)
+        await show_periods(message, state, services, user, account, event_log)
 
     @router.callback_query(ReceiptCB.filter(F.action == "get"))
     async def receipt_period(query: CallbackQuery, callback_data: ReceiptCB,
                              state: FSMContext, services: Services, user: User,
-                             event_context: EventContext | None = None) -> None:
+                             event_log: EventContext | None = None) -> None:
         account = await services.accounts.get(user.id, callback_data.id)
         message = message_of(query)
         if account is None or message is None:
@@ -286,12 +283,12 @@ def build_router() -> Router:
         # Answered before the PDF is made: the spinner on the button must not wait for it.
         await query.answer(_("🧾 Preparing the receipt for {period}…").format(
             period=_period(period, user.language)))
-        await send_receipt(message, state, services, user, account, period, event_context)
+        await send_receipt(message, state, services, user, account, period, event_log)
 
     @router.callback_query(ReceiptPageCB.filter())
     async def periods_page(query: CallbackQuery, callback_data: ReceiptPageCB,
                            state: FSMContext, services: Services, user: User,
-                           event_context: EventContext | None = None) -> None:
+                           event_log: EventContext | None = None) -> None:
         account = await services.accounts.get(user.id, callback_data.id)
         message = message_of(query)
         if account is None or message is None:
@@ -299,7 +296,7 @@ def build_router() -> Router:
             return
         await query.answer()
         # Asked again rather than kept: the pages then work on older messages too.
-        periods = await _periods(message, state, services, user, account, event_context)
+        periods = await _periods(message, state, services, user, account, event_log)
         if periods is None:
             return
         lang = user.language
@@ -310,12 +307,12 @@ def build_router() -> Router:
 
     @router.message(ReceiptStates.period, F.text, F.func(is_step_input))
     async def period_typed(message: Message, state: FSMContext, services: Services, user: User,
-                           event_context: EventContext | None = None) -> None:
+                           event_log: EventContext | None = None) -> None:
         data = await ReceiptData.load(state)
         account = (await services.accounts.get(user.id, data.account_id)
                    if data.account_id is not None else None)
         if account is None:
-            await start_receipt(message, state, services, user, None, event_context)
+            await start_receipt(message, state, services, user, None, event_log)
             return
         period = parse_period(message.text or "")
         if period is None:
@@ -324,7 +321,7 @@ def build_router() -> Router:
                                    "</code>.").format(example=_example(
                                        Period.of(services.app.clock().date()).shift(-1))))
             return
-        await send_receipt(message, state, services, user, account, period, event_context)
+        await send_receipt(message, state, services, user, account, period, event_log)
 
     @router.message(ReceiptStates.period, F.func(is_step_input))
     async def period_bad_input(message: Message) -> None:

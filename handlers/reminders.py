@@ -27,7 +27,7 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.callbacks import LinkCB, ReminderActionCB, ReminderCB
 from bot.db.models import User
-from bot.filters import RegisteredUser
+from bot.filters import feature_router
 from bot.i18n import fmt_date
 from bot.keyboards.common import main_menu
 from bot.keyboards.reminders import (
@@ -215,10 +215,7 @@ def _not_time_input(message: Message) -> bool:
 
 
 def build_router() -> Router:
-    router = Router(name=__name__)
-    router.message.filter(F.chat.type == ChatType.PRIVATE)
-    router.message.filter(RegisteredUser())
-    router.callback_query.filter(RegisteredUser())
+    router = feature_router(__name__)
     router.my_chat_member.filter(F.chat.type == ChatType.PRIVATE)
 
     @router.message(Command("reminders"))

@@ -20,7 +20,9 @@ from aiogram.types import TelegramObject, Update
 
 logger = logging.getLogger("bot.events")
 
-EVENT_CONTEXT_KEY = "event_context"
+# The handlers' name for this update's EventContext (a handler parameter `event_log`).
+# Not "event_context": aiogram keeps its own EventContext (user, chat) under that key.
+EVENT_LOG_KEY = "event_log"
 
 
 @dataclass(slots=True)
@@ -147,7 +149,7 @@ class EventLogMiddleware(BaseMiddleware):
     ) -> Any:
         assert isinstance(event, Update)
         ctx = EventContext()
-        data[EVENT_CONTEXT_KEY] = ctx
+        data[EVENT_LOG_KEY] = ctx
         state: FSMContext | None = data.get("state")
         # aiogram's FSM middleware has just read it, under the user's lock: reading it again
         # would cost a Redis (or database) round trip on every update.
@@ -214,7 +216,7 @@ class HandlerNameMiddleware(BaseMiddleware):
         event: TelegramObject,
         data: dict[str, Any],
     ) -> Any:
-        ctx: EventContext | None = data.get(EVENT_CONTEXT_KEY)
+        ctx: EventContext | None = data.get(EVENT_LOG_KEY)
         handler_object = data.get("handler")
         if ctx is not None and isinstance(handler_object, HandlerObject):
             ctx.handler = handler_name(handler_object)
