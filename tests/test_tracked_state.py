@@ -9,7 +9,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.fsm.storage.base import StorageKey
 from aiogram.fsm.storage.memory import MemoryStorage
 
-from bot.middlewares.events import TrackedState
+from bot.fsm_storage.tracked import TrackedState
 
 KEY = StorageKey(bot_id=1, chat_id=5, user_id=5)
 
