@@ -27,7 +27,6 @@ from bot.db.models_accounts import LinkedAccount
 from bot.filters import feature_router
 from bot.i18n import fmt_date, fmt_money, fmt_period
 from bot.keyboards.common import MENU_PAY, main_menu
-from bot.keyboards.linking import link_offer_keyboard
 from bot.keyboards.payments import (
     after_qr_keyboard,
     amount_keyboard,
@@ -36,7 +35,6 @@ from bot.keyboards.payments import (
 )
 from bot.middlewares.events import EventContext
 from bot.services import Services
-from bot.services.accounts import masked_number
 from bot.services.payments import (
     MAX_AMOUNT,
     AccountNotFound,
@@ -50,6 +48,11 @@ from bot.services.payments import (
 )
 from bot.suppliers.accounts import mask_account
 from fsm.payments import PayData, PayStates
+from handlers.account_choice import (
+    account_entries,
+    account_header,
+    start_with_account,
+)
 from handlers.deeplinks import account_id_of
 
 
@@ -72,38 +75,6 @@ def is_step_input(message: Message) -> bool:
 
 def message_of(query: CallbackQuery) -> Message | None:
     return query.message if isinstance(query.message, Message) else None
-
-
-def account_entries(services: Services, accounts: list[LinkedAccount],
-                    lang: str) -> list[tuple[LinkedAccount, str]]:
-    """Button texts of the accounts to choose from: the default one starred."""
-    return [
-        (account, ("⭐ " if account.is_default else "")
-         + f"{services.accounts.title(account, lang)} · {masked_number(account)}")
-        for account in accounts
-    ]
-
-
-def account_header(services: Services, account: LinkedAccount, lang: str) -> str:
-    return f"{_q(services.accounts.title(account, lang))} (<code>{masked_number(account)}</code>)"
-
-
-async def pick_account(message: Message, services: Services, user: User,
-                       account_id: int | None) -> tuple[list[LinkedAccount], LinkedAccount | None]:
-    """The user's accounts and the one to act on: the one asked for (when it is still the
-    user's), else the only one; None when the user must choose. Tells a user without
-    accounts to link one first."""
-    accounts = await services.accounts.list_for(user.id)
-    if not accounts:
-        await message.answer(
-            _("🔗 You have no linked accounts yet. Link one first, and then you can get its "
-              "receipts and pay for it here."),
-            reply_markup=link_offer_keyboard())
-        return accounts, None
-    chosen = next((a for a in accounts if a.id == account_id), None)
-    if chosen is None and len(accounts) == 1:
-        chosen = accounts[0]
-    return accounts, chosen
 
 
 def supplier_gone_text() -> str:
@@ -216,18 +187,12 @@ async def start_payment(message: Message, state: FSMContext, services: Services,
                         account_id: int | None = None,
                         ctx: EventContext | None = None) -> None:
     """Start (or restart) /pay; at the account `account_id` when it is the user's."""
-    await state.clear()
-    accounts, account = await pick_account(message, services, user, account_id)
-    if not accounts:
-        return
-    if account is None:
-        await state.set_state(PayStates.account)
-        await PayData().save(state)
-        await message.answer(_("💳 <b>Payment</b>\nWhich account are you paying for?"),
-                             reply_markup=pay_accounts_keyboard(
-                                 account_entries(services, accounts, user.language)))
-        return
-    await ask_amount(message, state, services, user, account, ctx)
+    account = await start_with_account(
+        message, state, services, user, account_id, step=PayStates.account, data=PayData(),
+        prompt=_("💳 <b>Payment</b>\nWhich account are you paying for?"),
+        keyboard=pay_accounts_keyboard)
+    if account is not None:
+        await ask_amount(message, state, services, user, account, ctx)
 
 
 async def pay_deep_link(message: Message, state: FSMContext, services: Services, user: User,

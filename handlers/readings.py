@@ -36,7 +36,6 @@ from bot.db.models_readings import OutboxStatus
 from bot.filters import feature_router
 from bot.i18n import fmt_date, fmt_money, fmt_period
 from bot.keyboards.common import MENU_READING, main_menu
-from bot.keyboards.linking import link_offer_keyboard
 from bot.keyboards.readings import (
     KEY_TAG_LEN,
     accounts_keyboard,
@@ -48,7 +47,6 @@ from bot.keyboards.readings import (
 from bot.middlewares.events import EventContext
 from bot.readings_outbox import fmt_reading, outcome_text, values_text, zone_label
 from bot.services import Services
-from bot.services.accounts import masked_number
 from bot.services.readings import Draft, MeterOutlook, SupplierGone, new_key, split_values
 from bot.services.readings_rules import (
     ROLLOVER_SHARE,
@@ -62,6 +60,7 @@ from bot.services.readings_rules import (
 from bot.suppliers.accounts import mask_account
 from bot.suppliers.models import Supplier
 from fsm.readings import ReadingData, ReadingStates
+from handlers.account_choice import account_entries, account_header, start_with_account
 from handlers.deeplinks import account_id_of, follow_deep_link, has_route
 
 # Callback prefixes of this feature: its stale buttons are answered here, with the step.
@@ -115,18 +114,6 @@ def state_label(state: ReadingState) -> str:
     if state is ReadingState.REJECTED:
         return _("rejected")
     return _("accepted")
-
-
-def account_header(services: Services, account: LinkedAccount, lang: str) -> str:
-    return f"{_q(services.accounts.title(account, lang))} (<code>{masked_number(account)}</code>)"
-
-
-def account_entries(services: Services, accounts: list[LinkedAccount],
-                    lang: str) -> list[tuple[LinkedAccount, str]]:
-    """Button texts of the accounts to choose from (plain text: no escaping), default starred."""
-    return [(account, ("⭐ " if account.is_default else "")
-             + f"{services.accounts.title(account, lang)} · {masked_number(account)}")
-            for account in accounts]
 
 
 def _example(decimals: int, lang: str) -> str:
@@ -419,25 +406,14 @@ async def start_reading(message: Message, state: FSMContext, services: Services,
                         account_id: int | None = None,
                         ctx: EventContext | None = None) -> None:
     """Start (or restart) /reading; at the account `account_id` when it is the user's."""
-    await state.clear()
-    accounts = await services.accounts.list_for(user.id)
-    if not accounts:
-        await message.answer(
-            _("📟 You have no linked accounts yet. Link one first, and then you can submit "
-              "meter readings here."),
-            reply_markup=link_offer_keyboard())
-        return
-    account = next((a for a in accounts if a.id == account_id), None)
-    if account is None and len(accounts) == 1:
-        account = accounts[0]
-    if account is None:
-        await state.set_state(ReadingStates.account)
-        await ReadingData().save(state)
-        await message.answer(_("📟 <b>Meter reading</b>\nWhich account is it for?"),
-                             reply_markup=accounts_keyboard(
-                                 account_entries(services, accounts, user.language)))
-        return
-    await open_account(message, state, services, user, account, ctx)
+    account = await start_with_account(
+        message, state, services, user, account_id, step=ReadingStates.account,
+        data=ReadingData(), prompt=_("📟 <b>Meter reading</b>\nWhich account is it for?"),
+        keyboard=accounts_keyboard,
+        no_accounts=_("📟 You have no linked accounts yet. Link one first, and then you can "
+                      "submit meter readings here."))
+    if account is not None:
+        await open_account(message, state, services, user, account, ctx)
 
 
 async def reading_deep_link(message: Message, state: FSMContext, services: Services,

@@ -45,15 +45,13 @@ from bot.services.receipts import (
     parse_period,
 )
 from fsm.receipts import ReceiptData, ReceiptStates
+from handlers.account_choice import account_entries, account_header, start_with_account
 from handlers.deeplinks import account_id_of
 from handlers.payments import (
-    account_entries,
-    account_header,
     account_not_found_text,
     is_step_input,
     message_of,
     note,
-    pick_account,
     supplier_gone_text,
 )
 
@@ -133,18 +131,13 @@ async def start_receipt(message: Message, state: FSMContext, services: Services,
                         account_id: int | None = None,
                         ctx: EventContext | None = None) -> None:
     """Start (or restart) /receipt; at the account `account_id` when it is the user's."""
-    await state.clear()
-    accounts, account = await pick_account(message, services, user, account_id)
-    if not accounts:
-        return
-    if account is None:
-        await state.set_state(ReceiptStates.account)
-        await ReceiptData().save(state)
-        await message.answer(_("🧾 <b>Receipt</b>\nWhich account do you need the receipt for?"),
-                             reply_markup=receipt_accounts_keyboard(
-                                 account_entries(services, accounts, user.language)))
-        return
-    await show_periods(message, state, services, user, account, ctx)
+    account = await start_with_account(
+        message, state, services, user, account_id, step=ReceiptStates.account,
+        data=ReceiptData(),
+        prompt=_("🧾 <b>Receipt</b>\nWhich account do you need the receipt for?"),
+        keyboard=receipt_accounts_keyboard)
+    if account is not None:
+        await show_periods(message, state, services, user, account, ctx)
 
 
 async def receipt_deep_link(message: Message, state: FSMContext, services: Services,
