@@ -26,12 +26,12 @@ from benchmarks.bench_webhook import (
     BenchAPI,
     Row,
     arguments,
-    echo_bot,
     fresh_postgres,
     fresh_redis,
     gas_bot,
     machine,
     measure,
+    measure_echo,
     prepare_users,
     print_summary,
     print_table,
@@ -64,12 +64,7 @@ async def main(argv: list[str] | None = None) -> int:
                 finally:
                     for bot in bots:
                         bot.stop()
-            echo = echo_bot(api, workdir)
-            await echo.start()
-            try:
-                rows += await measure("aiogram echo", api, [echo], users, args)
-            finally:
-                echo.stop()
+            rows += await measure_echo(api, workdir, users, args)
             violations = len(api.violations)
     print()
     print_table(rows)

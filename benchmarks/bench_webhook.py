@@ -575,6 +575,17 @@ async def measure(name: str, api: BenchAPI, targets: Sequence[Process], users: l
     return rows
 
 
+async def measure_echo(api: BenchAPI, workdir: Path, users: list[BenchUser],
+                       args: argparse.Namespace) -> list[Row]:
+    """The baseline: the bare aiogram echo bot on the same harness, users and loads."""
+    echo = echo_bot(api, workdir)
+    await echo.start()
+    try:
+        return await measure("aiogram echo", api, [echo], users, args)
+    finally:
+        echo.stop()
+
+
 async def drained(targets: Sequence[Process], limit: float = 180.0) -> None:
     """Wait until no gas bot has an update in flight (the echo bot has no /metrics)."""
     deadline = time.monotonic() + limit
@@ -801,12 +812,7 @@ async def main(argv: list[str] | None = None) -> int:
                 outcomes = await scrape(bot)
             finally:
                 bot.stop()
-            echo = echo_bot(api, workdir)
-            await echo.start()
-            try:
-                rows += await measure("aiogram echo", api, [echo], users, args)
-            finally:
-                echo.stop()
+            rows += await measure_echo(api, workdir, users, args)
             violations = len(api.violations)
     print()
     print_table(rows)

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from aiogram import html
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State
-from aiogram.types import InlineKeyboardMarkup, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 
 from bot.db.models import User
@@ -22,6 +22,24 @@ from bot.services.accounts import masked_number
 from fsm.base import FormData
 
 AccountEntries = Sequence[tuple[LinkedAccount, str]]
+
+
+def message_of(query: CallbackQuery) -> Message | None:
+    """The message a button is under; None when it is too old for the bot to see."""
+    return query.message if isinstance(query.message, Message) else None
+
+
+async def button_account(query: CallbackQuery, services: Services, user: User,
+                         account_id: int) -> tuple[LinkedAccount, Message] | None:
+    """The user's account a button names, and the message the button is under; None after
+    telling the user the account is no longer linked. The query is left for the caller to
+    answer."""
+    account = await services.accounts.get(user.id, account_id)
+    message = message_of(query)
+    if account is None or message is None:
+        await query.answer(_("This account is no longer linked."))
+        return None
+    return account, message
 
 
 def account_entries(services: Services, accounts: list[LinkedAccount],

@@ -67,6 +67,7 @@ from bot.services.linking import (
 from bot.suppliers.accounts import AccountError, mask_account
 from bot.suppliers.models import ProofKind, Supplier
 from fsm.linking import LinkData, LinkStates
+from handlers.account_choice import message_of
 
 # Callback prefixes of this conversation: its stale buttons are answered here, with the step.
 _PREFIXES = ("lk", "lks", "lkr", "lkg", "lku", "lkp")
@@ -425,10 +426,6 @@ async def _supplier_of(state: FSMContext, services: Services) -> tuple[LinkData,
     return data, services.linking.supplier(data.supplier)
 
 
-def _message_of(query: CallbackQuery) -> Message | None:
-    return query.message if isinstance(query.message, Message) else None
-
-
 async def _edit(message: Message, text: str, markup: InlineKeyboardMarkup | None) -> None:
     try:
         await message.edit_text(text, reply_markup=markup)
@@ -469,7 +466,7 @@ def build_router() -> Router:
     async def link_button(query: CallbackQuery, state: FSMContext, services: Services,
                           user: User) -> None:
         await query.answer()
-        message = _message_of(query)
+        message = message_of(query)
         if message is not None:
             await start_linking(message, state, services, user)
 
@@ -511,7 +508,7 @@ def build_router() -> Router:
     @router.callback_query(LinkStates.supplier, LinkCB.filter(F.action == "browse"))
     async def browse(query: CallbackQuery, services: Services, user: User) -> None:
         await query.answer()
-        message = _message_of(query)
+        message = message_of(query)
         if message is not None:
             regions = services.linking.regions(user.language)
             await _edit(message, regions_text(0, len(regions)),
@@ -520,7 +517,7 @@ def build_router() -> Router:
     @router.callback_query(LinkStates.supplier, LinkCB.filter(F.action == "search"))
     async def back_to_search(query: CallbackQuery) -> None:
         await query.answer()
-        message = _message_of(query)
+        message = message_of(query)
         if message is not None:
             await message.edit_reply_markup(reply_markup=None)
             await ask_supplier(message)
@@ -529,7 +526,7 @@ def build_router() -> Router:
     async def regions_page(query: CallbackQuery, callback_data: LinkPageCB, services: Services,
                            user: User) -> None:
         await query.answer()
-        message = _message_of(query)
+        message = message_of(query)
         if message is not None:
             regions = services.linking.regions(user.language)
             await _edit(message, regions_text(callback_data.page, len(regions)),
@@ -539,7 +536,7 @@ def build_router() -> Router:
     async def region_chosen(query: CallbackQuery, callback_data: LinkRegionCB,
                             services: Services, user: User) -> None:
         group = services.linking.region(callback_data.index)
-        message = _message_of(query)
+        message = message_of(query)
         if group is None or message is None:
             await query.answer(_("This button is no longer active."))
             return
@@ -553,7 +550,7 @@ def build_router() -> Router:
     async def supplier_chosen(query: CallbackQuery, callback_data: LinkSupplierCB,
                               state: FSMContext, services: Services, user: User) -> None:
         supplier = services.linking.supplier(callback_data.code)
-        message = _message_of(query)
+        message = message_of(query)
         if supplier is None or message is None:
             await query.answer(_("This button is no longer active."))
             return
@@ -589,7 +586,7 @@ def build_router() -> Router:
     async def units_page(query: CallbackQuery, callback_data: LinkPageCB, state: FSMContext,
                          services: Services, user: User) -> None:
         _data, supplier = await _supplier_of(state, services)
-        message = _message_of(query)
+        message = message_of(query)
         await query.answer()
         if supplier is not None and message is not None:
             await _edit(message, units_text(supplier, user.language, callback_data.page),
@@ -599,7 +596,7 @@ def build_router() -> Router:
     async def unit_chosen(query: CallbackQuery, callback_data: LinkUnitCB, state: FSMContext,
                           services: Services, user: User) -> None:
         data, supplier = await _supplier_of(state, services)
-        message = _message_of(query)
+        message = message_of(query)
         if (supplier is None or message is None
                 or not 0 <= callback_data.index < len(supplier.units)):
             await query.answer(_("This button is no longer active."))
@@ -655,7 +652,7 @@ def build_router() -> Router:
     async def proof_chosen(query: CallbackQuery, callback_data: LinkProofCB, state: FSMContext,
                            services: Services, user: User) -> None:
         data, supplier = await _supplier_of(state, services)
-        message = _message_of(query)
+        message = message_of(query)
         kind = next((k for k in ProofKind if k.value == callback_data.kind), None)
         if supplier is None or message is None or kind is None or not supplier.accepts(kind):
             await query.answer(_("This button is no longer active."))
@@ -766,7 +763,7 @@ def build_router() -> Router:
     async def retry(query: CallbackQuery, state: FSMContext, services: Services, user: User,
                     event_log: EventContext | None = None) -> None:
         data, supplier = await _supplier_of(state, services)
-        message = _message_of(query)
+        message = message_of(query)
         current = await state.get_state()
         if supplier is None or message is None or data.number is None:
             await query.answer(_("This button is no longer active."))

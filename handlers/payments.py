@@ -51,6 +51,8 @@ from fsm.payments import PayData, PayStates
 from handlers.account_choice import (
     account_entries,
     account_header,
+    button_account,
+    message_of,
     start_with_account,
 )
 from handlers.deeplinks import account_id_of
@@ -71,10 +73,6 @@ def is_step_input(message: Message) -> bool:
         return False
     menu = main_menu()
     return text not in {button.text for row in menu.keyboard for button in row}
-
-
-def message_of(query: CallbackQuery) -> Message | None:
-    return query.message if isinstance(query.message, Message) else None
 
 
 def supplier_gone_text() -> str:
@@ -281,11 +279,10 @@ def build_router() -> Router:
                           services: Services, user: User,
                           event_log: EventContext | None = None) -> None:
         # Account cards, the account choice, «Retry» and «Another amount» all land here.
-        account = await services.accounts.get(user.id, callback_data.id)
-        message = message_of(query)
-        if account is None or message is None:
-            await query.answer(_("This account is no longer linked."))
+        found = await button_account(query, services, user, callback_data.id)
+        if found is None:
             return
+        account, message = found
         await query.answer()
         await ask_amount(message, state, services, user, account, event_log)
 

@@ -60,7 +60,13 @@ from bot.services.readings_rules import (
 from bot.suppliers.accounts import mask_account
 from bot.suppliers.models import Supplier
 from fsm.readings import ReadingData, ReadingStates
-from handlers.account_choice import account_entries, account_header, start_with_account
+from handlers.account_choice import (
+    account_entries,
+    account_header,
+    button_account,
+    message_of,
+    start_with_account,
+)
 from handlers.deeplinks import account_id_of, follow_deep_link, has_route
 
 # Callback prefixes of this feature: its stale buttons are answered here, with the step.
@@ -69,10 +75,6 @@ _PREFIXES = ("rd", "rdm", "rds")
 
 def _q(text: str) -> str:
     return html.quote(text)
-
-
-def _message_of(query: CallbackQuery) -> Message | None:
-    return query.message if isinstance(query.message, Message) else None
 
 
 def _is_step_input(message: Message) -> bool:
@@ -587,11 +589,10 @@ async def after_values(message: Message, state: FSMContext, services: Services, 
 async def _meter_of(query: CallbackQuery, services: Services, user: User,
                     callback_data: ReadingMeterCB) -> tuple[LinkedAccount, Meter] | None:
     """The account and meter a stateless button names; None after telling why not."""
-    account = await services.accounts.get(user.id, callback_data.id)
-    message = _message_of(query)
-    if account is None or message is None:
-        await query.answer(_("This account is no longer linked."))
+    found = await button_account(query, services, user, callback_data.id)
+    if found is None:
         return None
+    account, message = found
     lang = user.language
     supplier_name = services.accounts.supplier_name(account, lang)
     try:
@@ -678,11 +679,10 @@ def build_router() -> Router:
     async def account_chosen(query: CallbackQuery, callback_data: ReadingCB, state: FSMContext,
                              services: Services, user: User,
                              event_log: EventContext | None = None) -> None:
-        account = await services.accounts.get(user.id, callback_data.id)
-        message = _message_of(query)
-        if account is None or message is None:
-            await query.answer(_("This account is no longer linked."))
+        found = await button_account(query, services, user, callback_data.id)
+        if found is None:
             return
+        account, message = found
         await query.answer()
         if await state.get_state() == ReadingStates.account.state:
             with contextlib.suppress(TelegramBadRequest):
@@ -693,7 +693,7 @@ def build_router() -> Router:
     @router.callback_query(ReadingCB.filter(F.action == "remind"))
     async def remind(query: CallbackQuery, callback_data: ReadingCB, state: FSMContext,
                      services: Services, user: User) -> None:
-        message = _message_of(query)
+        message = message_of(query)
         if message is None or not has_route("reminders"):
             await query.answer(_("This button is no longer active."))
             return
@@ -704,11 +704,10 @@ def build_router() -> Router:
     async def meter_chosen(query: CallbackQuery, callback_data: ReadingMeterCB,
                            state: FSMContext, services: Services, user: User,
                            event_log: EventContext | None = None) -> None:
-        account = await services.accounts.get(user.id, callback_data.id)
-        message = _message_of(query)
-        if account is None or message is None:
-            await query.answer(_("This account is no longer linked."))
+        found = await button_account(query, services, user, callback_data.id)
+        if found is None:
             return
+        account, message = found
         await query.answer()
         if await state.get_state() == ReadingStates.meter.state:
             with contextlib.suppress(TelegramBadRequest):
@@ -727,7 +726,7 @@ def build_router() -> Router:
     async def history_or_chart(query: CallbackQuery, callback_data: ReadingMeterCB,
                                services: Services, user: User) -> None:
         found = await _meter_of(query, services, user, callback_data)
-        message = _message_of(query)
+        message = message_of(query)
         if found is None or message is None:
             return
         account, meter = found
@@ -816,7 +815,7 @@ def build_router() -> Router:
                      services: Services, user: User,
                      event_log: EventContext | None = None) -> None:
         data = await ReadingData.load(state)
-        message = _message_of(query)
+        message = message_of(query)
         if data.key is None or callback_data.k != data.key[:KEY_TAG_LEN] or message is None:
             await query.answer(_("This button is no longer active.") + " "
                                + step_hint(await state.get_state()))
@@ -848,7 +847,7 @@ def build_router() -> Router:
     async def edit(query: CallbackQuery, callback_data: ReadingStepCB, state: FSMContext,
                    services: Services, user: User) -> None:
         data = await ReadingData.load(state)
-        message = _message_of(query)
+        message = message_of(query)
         if data.key is None or callback_data.k != data.key[:KEY_TAG_LEN] or message is None:
             await query.answer(_("This button is no longer active.") + " "
                                + step_hint(await state.get_state()))
@@ -870,7 +869,7 @@ def build_router() -> Router:
     async def cancel(query: CallbackQuery, callback_data: ReadingStepCB,
                      state: FSMContext) -> None:
         data = await ReadingData.load(state)
-        message = _message_of(query)
+        message = message_of(query)
         if data.key is None or callback_data.k != data.key[:KEY_TAG_LEN] or message is None:
             await query.answer(_("This button is no longer active.") + " "
                                + step_hint(await state.get_state()))

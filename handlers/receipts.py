@@ -45,12 +45,16 @@ from bot.services.receipts import (
     parse_period,
 )
 from fsm.receipts import ReceiptData, ReceiptStates
-from handlers.account_choice import account_entries, account_header, start_with_account
+from handlers.account_choice import (
+    account_entries,
+    account_header,
+    button_account,
+    start_with_account,
+)
 from handlers.deeplinks import account_id_of
 from handlers.payments import (
     account_not_found_text,
     is_step_input,
-    message_of,
     note,
     supplier_gone_text,
 )
@@ -251,11 +255,10 @@ def build_router() -> Router:
     async def receipt_account(query: CallbackQuery, callback_data: ReceiptCB,
                               state: FSMContext, services: Services, user: User,
                               event_log: EventContext | None = None) -> None:
-        account = await services.accounts.get(user.id, callback_data.id)
-        message = message_of(query)
-        if account is None or message is None:
-            await query.answer(_("This account is no longer linked."))
+        found = await button_account(query, services, user, callback_data.id)
+        if found is None:
             return
+        account, message = found
         await query.answer()
         await show_periods(message, state, services, user, account, event_log)
 
@@ -263,11 +266,10 @@ def build_router() -> Router:
     async def receipt_period(query: CallbackQuery, callback_data: ReceiptCB,
                              state: FSMContext, services: Services, user: User,
                              event_log: EventContext | None = None) -> None:
-        account = await services.accounts.get(user.id, callback_data.id)
-        message = message_of(query)
-        if account is None or message is None:
-            await query.answer(_("This account is no longer linked."))
+        found = await button_account(query, services, user, callback_data.id)
+        if found is None:
             return
+        account, message = found
         try:
             period = Period.parse(callback_data.period)
         except ValueError:
@@ -282,11 +284,10 @@ def build_router() -> Router:
     async def periods_page(query: CallbackQuery, callback_data: ReceiptPageCB,
                            state: FSMContext, services: Services, user: User,
                            event_log: EventContext | None = None) -> None:
-        account = await services.accounts.get(user.id, callback_data.id)
-        message = message_of(query)
-        if account is None or message is None:
-            await query.answer(_("This account is no longer linked."))
+        found = await button_account(query, services, user, callback_data.id)
+        if found is None:
             return
+        account, message = found
         await query.answer()
         # Asked again rather than kept: the pages then work on older messages too.
         periods = await _periods(message, state, services, user, account, event_log)
