@@ -56,11 +56,15 @@ async def run(args: argparse.Namespace) -> None:
                                                                    800_000)]
 
         steps: dict[str, list[float]] = {}
+        trips = count_round_trips(env)
+        counts: dict[str, list[tuple[int, int]]] = {}
 
         async def timed(name: str, call: Any) -> None:
+            sql, redis = trips["sql"], trips["redis"]
             started = time.perf_counter()
             await call
             steps.setdefault(name, []).append(time.perf_counter() - started)
+            counts.setdefault(name, []).append((trips["sql"] - sql, trips["redis"] - redis))
 
         async def round_of(client: Any, account: Any, n: int) -> int:
             await timed("/start", client.send("/start"))
@@ -95,16 +99,58 @@ async def run(args: argparse.Namespace) -> None:
         print(f"| store | updates | wall ms/update | CPU ms/update |\n|---|---|---|---|\n"
               f"| {args.store} | {updates} | {wall / updates * 1000:.2f} | "
               f"{cpu / updates * 1000:.2f} |")
-        print("\n| step | updates | mean wall ms | max wall ms |\n|---|---|---|---|")
+        print("\n| step | updates | mean wall ms | max wall ms | SQL statements | Redis commands |"
+              "\n|---|---|---|---|---|---|")
         for name, times in steps.items():
+            sql = sum(c[0] for c in counts[name]) / len(times)
+            redis = sum(c[1] for c in counts[name]) / len(times)
             print(f"| {name} | {len(times)} | {sum(times) / len(times) * 1000:.2f} | "
-                  f"{max(times) * 1000:.1f} |")
+                  f"{max(times) * 1000:.1f} | {sql:.1f} | {redis:.1f} |")
         if profiler:
             profiler.dump_stats(args.profile)
             out = io.StringIO()
             stats = pstats.Stats(profiler, stream=out)
             stats.sort_stats("cumulative").print_stats(60)
             print(out.getvalue()[:12000])
+
+
+def count_round_trips(env: BotEnv) -> dict[str, int]:
+    """Counters of round trips: SQL statements and transaction control (BEGIN, COMMIT,
+    ROLLBACK) actually sent, and Redis commands."""
+    from sqlalchemy import event
+
+    trips = {"sql": 0, "redis": 0}
+
+    def statement(*_: Any) -> None:
+        trips["sql"] += 1
+
+    engine = env.runtime.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", statement)
+    if engine.dialect.name == "postgresql":
+        # What asyncpg sends: SQLAlchemy's begin/commit events fire in autocommit mode too.
+        from asyncpg.transaction import Transaction
+
+        for name in ("start", "commit", "rollback"):
+            original = getattr(Transaction, name)
+
+            async def counted_call(self: Any, *args: Any, _original: Any = original) -> Any:
+                trips["sql"] += 1
+                return await _original(self, *args)
+
+            setattr(Transaction, name, counted_call)
+    else:
+        for name in ("begin", "commit", "rollback"):
+            event.listen(engine, name, statement)
+    redis = env.runtime.redis
+    if redis is not None:
+        original_command = redis.execute_command
+
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            trips["redis"] += 1
+            return await original_command(*args, **kwargs)
+
+        redis.execute_command = counted  # type: ignore[method-assign]
+    return trips
 
 
 def main() -> None:

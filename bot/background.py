@@ -4,7 +4,8 @@ Bot's session closes."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+import asyncio
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiogram import Bot
 
@@ -33,3 +34,19 @@ def build_background_services(runtime: Runtime) -> list[BackgroundService]:
         # Every process campaigns; the leader plans and sends (bot/reminders/engine.py).
         services.append(ReminderEngine(runtime))
     return services
+
+
+async def cancel_and_wait(task: asyncio.Task[Any]) -> None:
+    """Cancel `task` and wait until it has ended, swallowing only its own cancellation.
+
+    `with suppress(CancelledError): await task` also swallows a cancellation of the *caller*
+    that arrives while it waits: the caller then runs on as if nothing happened, and whoever
+    cancelled it (and awaits it) waits for ever. That hung a leader stepping down during a
+    shutdown (bot/reminders/engine.py)."""
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise

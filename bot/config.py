@@ -97,6 +97,9 @@ class Settings(ToolSettings):
     webhook_path: str = "/webhook"
 
     default_locale: Literal["ru", "en"] = "ru"
+    # Times not tied to a supplier (a support ticket about no account) are shown in this
+    # zone; the catalog's default, and most suppliers', is Moscow time.
+    default_timezone: str = "Europe/Moscow"
     privacy_policy_url: str = "https://example.org/privacy"
     privacy_policy_version: str = "2026-11"
 
@@ -163,6 +166,15 @@ class Settings(ToolSettings):
             if not all(re.fullmatch(r"\d{1,20}", p) for p in parts):
                 raise ValueError("must be Telegram user ids separated by commas, e.g. 1234,5678")
             return tuple(int(p) for p in parts)
+        return value
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        from zoneinfo import available_timezones
+
+        if value not in available_timezones():
+            raise ValueError("must be an IANA time zone such as Europe/Moscow")
         return value
 
     @field_validator("webhook_path")

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.background import cancel_and_wait
 from bot.db.models_events import EventRecord
 from bot.db.repositories.events import EventLogRepository
 from bot.logs import scrub
@@ -90,10 +91,8 @@ class EventStore:
 
     async def close(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+            task, self._task = self._task, None
+            await cancel_and_wait(task)
         try:
             await self.flush()
         except Exception:

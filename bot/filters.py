@@ -7,9 +7,10 @@ from typing import Any
 from aiogram import F, Router
 from aiogram.enums import ChatType
 from aiogram.filters import Filter
-from aiogram.types import TelegramObject
+from aiogram.types import Message, TelegramObject
 
 from bot.db.models import User
+from bot.keyboards.common import main_menu
 
 
 class RegisteredUser(Filter):
@@ -30,3 +31,16 @@ def feature_router(name: str) -> Router:
     router.message.filter(RegisteredUser())
     router.callback_query.filter(RegisteredUser())
     return router
+
+
+def is_step_input(message: Message) -> bool:
+    """Commands and main-menu entries sent during a conversation step are not its input:
+    they go on to their own handlers and the step is left. Anything else (a sticker, a
+    photo included) is the step's to answer. For a step's catch-all handlers:
+    `@router.message(SomeStates.step, F.func(is_step_input))`."""
+    text = message.text
+    if text is None:
+        return True
+    if text.startswith("/"):
+        return False
+    return text not in {button.text for row in main_menu().keyboard for button in row}

@@ -2,7 +2,10 @@
 
 The scrubber is the last line of defence: code logs ids and masked numbers on purpose, and the
 filter replaces anything that still looks like a bot token, phone number, e-mail address or a
-long digit run (account numbers) in the message and in string fields.
+long digit run (account numbers) in the message and in string fields. The same scrubber
+cleans what users write to support, so it knows the shapes people type: e-mails on Cyrillic
+domains, phones with or without +7/8 and foreign ones, account numbers split by spaces or
+dashes. Dates, times, amounts and meter readings are left alone.
 """
 
 from __future__ import annotations
@@ -17,10 +20,37 @@ from pathlib import Path
 from typing import Any
 
 TOKEN_RE = re.compile(r"\b\d{5,20}:[A-Za-z0-9_-]{30,}\b")
-EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+# Any script in the local part and the domain (иван@почта.рф), or a punycode TLD
+# (xn--p1ai). It starts only where a run of address characters starts: linear on long words.
+EMAIL_RE = re.compile(
+    r"(?<![\w.%+-])[\w.%+-]+@(?:[^\W_](?:[\w-]*[^\W_])?\.)+"
+    r"(?:xn--[a-z0-9-]*[a-z0-9]|[^\W\d_]{2,63})",
+    re.IGNORECASE)
+# One separator between groups of digits: spaces of every width and dashes of every kind.
+_SEP = r"[ \u00a0\u2009\u202f\u00ad\u2010-\u2015\u2212\ufe58\ufe63\uff0d-]"
+# A + and 8-15 digits (E.164) in groups: foreign numbers (+380 44 123 4567) and +7 ones.
+INTL_PHONE_RE = re.compile(rf"(?<![\w+])\+\d(?:(?:{_SEP}|[()]){{0,2}}\d){{7,14}}(?!\d)")
 # Russian mobile numbers in the shapes people and Telegram write them.
 PHONE_RE = re.compile(r"(?<![\w])\+?[78][\s(-]*\d{3}[\s)-]*\d{3}[\s-]*\d{2}[\s-]*\d{2}(?!\d)")
+# Without +7/8: «916-123-45-67», «(916) 123 45 67», «916 123 4567».
+NATIONAL_PHONE_RE = re.compile(
+    rf"(?<![\w+])(?:\(\d{{3}}\){_SEP}*\d{{3}}|\d{{3}}{_SEP}\d{{3}}){_SEP}?\d{{2}}{_SEP}?\d{{2}}"
+    rf"(?!\w|{_SEP}\d)")
+# Digits in groups (an account number copied as «5909 3873» or «59-30-19-12»). Atomic, so
+# that a run is judged whole (by `_grouped`), never cut short to make a match.
+GROUPED_DIGITS_RE = re.compile(rf"(?<![\w.,:/+])(?>\d+(?:{_SEP}\d+)+)")
+# What keeps a run of grouped digits as it is: a decimal part, a time or a date going on
+# («1 234,56», «2026-11-22 04:56»), a unit or a currency after it («123 456 ₽»).
+_NUMBER_GOES_ON = re.compile(r"\w|[.,:/]\d|\s?(?:₽|руб|р\.|rub|коп|%|\$|€)", re.IGNORECASE)
+# Dates and year ranges written with dashes or spaces («2026-11-22», «22-11-2026», «2025–2026»).
+_DATE_LIKE = re.compile(
+    r"(?:19|20)\d\d-(?:0?[1-9]|1[0-2])-(?:0?[1-9]|[12]\d|3[01])"
+    r"|(?:0?[1-9]|[12]\d|3[01])-(?:0?[1-9]|1[0-2])-(?:19|20)\d\d"
+    r"|(?:19|20)\d\d-(?:19|20)\d\d")
+_SEP_RE = re.compile(_SEP)
 LONG_DIGITS_RE = re.compile(r"(?<![\w])\d{6,}(?![\w])")
+# Fewer digits than this in a run are readings, amounts, days: not an account or a phone.
+MIN_MASKED_DIGITS = 6
 
 # Keys of structured fields that hold identifiers we want to keep as they are.
 ID_FIELDS = frozenset({"update_id", "user_id", "chat_id", "duration_ms", "message_id", "ticket"})
@@ -36,8 +66,21 @@ def scrub(text: str, secrets: tuple[str, ...] = ()) -> str:
             text = text.replace(secret, "<secret>")
     text = TOKEN_RE.sub("<token>", text)
     text = EMAIL_RE.sub("<email>", text)
+    text = INTL_PHONE_RE.sub("<phone>", text)
     text = PHONE_RE.sub("<phone>", text)
+    text = NATIONAL_PHONE_RE.sub("<phone>", text)
+    text = GROUPED_DIGITS_RE.sub(_grouped, text)
     return LONG_DIGITS_RE.sub(lambda m: "•" * 4 + m.group(0)[-4:], text)
+
+
+def _grouped(match: re.Match[str]) -> str:
+    run = match.group(0)
+    digits = "".join(ch for ch in run if ch.isdigit())
+    if len(digits) < MIN_MASKED_DIGITS \
+            or _NUMBER_GOES_ON.match(match.string, match.end()) \
+            or _DATE_LIKE.fullmatch(_SEP_RE.sub("-", run)):
+        return run
+    return "•" * 4 + digits[-4:]
 
 
 def _scrub_value(key: str, value: Any, secrets: tuple[str, ...]) -> Any:

@@ -12,7 +12,7 @@ from aiogram.utils.i18n import gettext as _
 from bot.callbacks import AccountCB
 from bot.db.models import User
 from bot.db.models_accounts import ALIAS_MAX_LEN, LinkedAccount
-from bot.filters import feature_router
+from bot.filters import feature_router, is_step_input
 from bot.i18n import fmt_date
 from bot.keyboards.accounts import (
     account_card_keyboard,
@@ -21,7 +21,7 @@ from bot.keyboards.accounts import (
     alias_keyboard,
     unlink_confirm_keyboard,
 )
-from bot.keyboards.common import MENU_ACCOUNTS, MENU_HELP, MENU_LINK, MENU_SETTINGS
+from bot.keyboards.common import MENU_ACCOUNTS
 from bot.services import Services
 from bot.services.accounts import AccountGone, InvalidAlias, masked_number
 from fsm.accounts import AccountData, AccountStates
@@ -46,10 +46,13 @@ async def accounts_view(services: Services, user: User
     for account in accounts:
         title = services.accounts.title(account, lang)
         supplier = services.accounts.supplier_name(account, lang)
+        unit = services.accounts.unit_name(account, lang)
         star = "⭐ " if account.is_default else "▫️ "
-        line = f"{star}<b>{_q(title)}</b>"
+        line = f"{star}<b>{_q(account.alias or supplier)}</b>"
         if account.alias:
             line += f" · {_q(supplier)}"
+        if unit:
+            line += f" · {_q(unit)}"
         lines.append(f"{line}\n      <code>{masked_number(account)}</code>")
         entries.append((account, f"{star}{title} · {masked_number(account)}"))
     lines += ["", _("⭐ — the default account: the bot uses it when you don't choose another. "
@@ -86,14 +89,6 @@ async def _edit(message: Message, text: str, markup: InlineKeyboardMarkup | None
     except TelegramBadRequest as exc:
         if "message is not modified" not in str(exc):
             raise
-
-
-def _not_alias(message: Message) -> bool:
-    """Commands and main-menu entries typed while naming an account are not names: they go
-    on to their own handlers."""
-    text = message.text or ""
-    menu = {str(MENU_LINK), str(MENU_ACCOUNTS), str(MENU_SETTINGS), str(MENU_HELP)}
-    return not text.startswith("/") and text not in menu
 
 
 def build_router() -> Router:
@@ -179,7 +174,7 @@ def build_router() -> Router:
             await AccountData(account_id=account.id).save(state)
             await message.answer(
                 _("✏️ Send a new name for <b>{title}</b> (up to {max} characters), for example "
-                  "«Дом» or «Дача мамы».").format(
+                  "“Home” or “Mum's cottage”.").format(
                     title=_q(services.accounts.title(account, lang)), max=ALIAS_MAX_LEN),
                 reply_markup=alias_keyboard(account))
         elif action == "unalias":
@@ -192,7 +187,7 @@ def build_router() -> Router:
         else:
             await query.answer(_("This button is no longer active."))
 
-    @router.message(AccountStates.alias, F.text, F.func(_not_alias))
+    @router.message(AccountStates.alias, F.text, F.func(is_step_input))
     async def alias_sent(message: Message, state: FSMContext, services: Services,
                          user: User) -> None:
         data = await AccountData.load(state)

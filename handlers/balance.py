@@ -54,6 +54,12 @@ def stale_account_text() -> str:
     return _("This account is no longer linked.")
 
 
+def not_yours_text() -> str:
+    # A link names an account by id: a card shared into a group, opened by another member,
+    # or one of the user's own accounts since unlinked. Neither is "no longer linked".
+    return _("That account is not among your linked accounts.")
+
+
 async def edit_or_send(message: Message, text: str, markup: InlineKeyboardMarkup | None
                        ) -> None:
     """Replace the message; a message Telegram no longer lets edit (too old, deleted) gets a
@@ -90,25 +96,25 @@ def no_accounts_text() -> str:
              "will be here.")
 
 
-async def _card(services: Services, user: User, account: LinkedAccount
+async def _card(services: Services, user: User, account: LinkedAccount, several: bool
                 ) -> tuple[str, InlineKeyboardMarkup]:
-    several = await services.accounts.count(user.id) > 1
     fetched = await services.balance.balance(account)
     return card_view(fetched, user.language, switch=several)
 
 
 async def show_balance(message: Message, services: Services, user: User,
-                       account_id: int | None = None) -> None:
+                       account_id: int | None = None, *, link: bool = False) -> None:
     """The card of the given account, else of the default one; with several accounts the card
     offers another account or all of them."""
-    account = await services.balance.target(user.id, account_id)
-    if account is None and account_id is not None:
-        await message.answer(stale_account_text())
-        account = await services.balance.target(user.id)
+    asked, account, several = await services.balance.card_target(user.id, account_id)
+    if asked is not None:
+        account = asked
+    elif account_id is not None:
+        await message.answer(not_yours_text() if link else stale_account_text())
     if account is None:
         await message.answer(no_accounts_text(), reply_markup=no_accounts_keyboard())
         return
-    text, markup = await _card(services, user, account)
+    text, markup = await _card(services, user, account, several)
     await message.answer(text, reply_markup=markup)
 
 
@@ -153,7 +159,8 @@ async def balance_deep_link(message: Message, state: FSMContext, services: Servi
         await show_balance(message, services, user)
         return
     # Not a number: an id that cannot be this user's, told like any other stale link.
-    await show_balance(message, services, user, int(arg) if arg.isdecimal() else -1)
+    await show_balance(message, services, user, int(arg) if arg.isdecimal() else -1,
+                       link=True)
 
 
 def build_router() -> Router:
@@ -195,11 +202,12 @@ def build_router() -> Router:
         if message is None:
             await query.answer(_("This button is no longer active."))
             return
-        account = await services.balance.target(user.id, callback_data.id)
+        account, _default, several = await services.balance.card_target(user.id,
+                                                                         callback_data.id)
         if account is None:
             await query.answer(stale_account_text())
             return
-        text, markup = await _card(services, user, account)
+        text, markup = await _card(services, user, account, several)
         await query.answer()
         if callback_data.action == "open":
             await edit_or_send(message, text, markup)

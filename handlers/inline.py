@@ -129,7 +129,8 @@ def build_router() -> Router:
                 description = _("Balance temporarily unavailable")
             results.append(InlineQueryResultArticle(
                 id=f"acc{account.id}",
-                title=title if not account.alias else f"{title} · {supplier_name}",
+                title=(f"{account.alias} · {services.accounts.where(account, lang)}"
+                       if account.alias else title),
                 description=description,
                 input_message_content=InputTextMessageContent(message_text=card,
                                                               parse_mode=ParseMode.HTML),

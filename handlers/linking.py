@@ -194,7 +194,7 @@ def linked_text(account: LinkedAccount, supplier: Supplier, lang: str) -> str:
 async def ask_supplier(message: Message) -> None:
     await message.answer(
         _("🔗 <b>Linking a gas account</b>\n\nWhich company sends you the gas bills? Type a "
-          "part of its name, your city or region — for example, «Пермь» — or browse the "
+          "part of its name, your city or region — for example, “Perm” — or browse the "
           "list."),
         reply_markup=search_prompt_keyboard(),
     )
@@ -486,9 +486,11 @@ def build_router() -> Router:
             return
         if len(found) == 1:
             supplier = found[0]
-            text = _("Found: <b>{name}</b> ({region}).\nTap it to confirm, or type another "
-                     "query.").format(name=_q(supplier.display_name(lang)),
-                                      region=_q(supplier.region.get(lang)))
+            name, region = supplier.display_name(lang), supplier.region.get(lang)
+            if region not in name:  # «… Пятигорск (Республика Дагестан)» names it already
+                name = f"{name} ({region})"
+            text = _("Found: <b>{name}</b>.\nTap it to confirm, or type another "
+                     "query.").format(name=_q(name))
         else:
             text = _("Suppliers found for «{query}» — choose yours:").format(query=shown_query)
             if len(found) > MAX_RESULTS:

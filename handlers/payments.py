@@ -24,7 +24,7 @@ from bot.billing.models import Period
 from bot.callbacks import PayCB
 from bot.db.models import User
 from bot.db.models_accounts import LinkedAccount
-from bot.filters import feature_router
+from bot.filters import feature_router, is_step_input
 from bot.i18n import fmt_date, fmt_money, fmt_period
 from bot.keyboards.common import MENU_PAY, main_menu
 from bot.keyboards.payments import (
@@ -63,16 +63,6 @@ def _q(text: str) -> str:
 
 
 # --- shared with /receipt ----------------------------------------------------------------------
-
-
-def is_step_input(message: Message) -> bool:
-    """Commands and main-menu entries sent during a step are not its input: they go on to
-    their own handlers (the routers after this one), and the step is left."""
-    text = message.text or ""
-    if text.startswith("/"):
-        return False
-    menu = main_menu()
-    return text not in {button.text for row in menu.keyboard for button in row}
 
 
 def supplier_gone_text() -> str:
@@ -149,8 +139,8 @@ def outage_text(supplier_name: str) -> str:
 
 
 def qr_caption(qr: PaymentQr, lang: str) -> str:
-    """Recipient, account, period, amount and how to pay; well under the 1024 characters of
-    a caption even with the longest payee name (160)."""
+    """Recipient, account (and its management unit), period, amount and how to pay; well
+    under the 1024 characters of a caption even with the longest payee name (160)."""
     lines = [_("💳 <b>Payment QR code</b>")]
     if qr.demo:
         lines.append(_("⚠️ <b>Demo requisites:</b> these bank details are made up for the "
@@ -159,6 +149,11 @@ def qr_caption(qr: PaymentQr, lang: str) -> str:
         "",
         _("Recipient: {name}").format(name=_q(qr.recipient)),
         _("Account: <code>{number}</code>").format(number=_q(qr.number)),
+    ]
+    unit = qr.unit_name(lang)
+    if unit:
+        lines.append(_("Unit: {unit}").format(unit=_q(unit)))
+    lines += [
         _("Period: {period}").format(period=fmt_period(qr.period.year, qr.period.month, lang)),
         _("Amount: <b>{amount}</b>").format(amount=fmt_money(qr.amount, lang)),
         "",

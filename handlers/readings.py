@@ -33,7 +33,7 @@ from bot.callbacks import ReadingCB, ReadingMeterCB, ReadingStepCB
 from bot.db.models import User
 from bot.db.models_accounts import LinkedAccount
 from bot.db.models_readings import OutboxStatus
-from bot.filters import feature_router
+from bot.filters import feature_router, is_step_input
 from bot.i18n import fmt_date, fmt_money, fmt_period
 from bot.keyboards.common import MENU_READING, main_menu
 from bot.keyboards.readings import (
@@ -75,17 +75,6 @@ _PREFIXES = ("rd", "rdm", "rds")
 
 def _q(text: str) -> str:
     return html.quote(text)
-
-
-def _is_step_input(message: Message) -> bool:
-    """Commands and main-menu entries sent during a step are not its input: they go on to
-    their own handlers. Anything else (a sticker included) is the step's to answer."""
-    text = message.text
-    if text is None:
-        return True
-    if text.startswith("/"):
-        return False
-    return text not in {button.text for row in main_menu().keyboard for button in row}
 
 
 def _ours(data: str | None) -> bool:
@@ -515,8 +504,8 @@ async def open_meter(message: Message, state: FSMContext, services: Services, us
     existing = outlook.existing
     if existing is not None and outlook.decision == "refuse":
         _note(ctx, account, reading="resubmission_refused")
-        text += "\n\n" + _("ℹ️ You have already submitted a reading for {period}: {values} on "
-                           "{date}. <b>{supplier}</b> does not accept a second reading in the "
+        text += "\n\n" + _("ℹ️ You have already submitted a reading for {period}: {values} "
+                           "({date}). <b>{supplier}</b> does not accept a second reading in the "
                            "same period. If it was wrong, contact the supplier.").format(
             period=period, values=values_text(outlook.meter.zones, existing.values, lang),
             date=fmt_date(existing.taken_on, lang), supplier=name)
@@ -737,7 +726,7 @@ def build_router() -> Router:
 
     # --- the steps' wrong input -------------------------------------------------------
 
-    @router.message(ReadingStates.account, F.func(_is_step_input))
+    @router.message(ReadingStates.account, F.func(is_step_input))
     async def account_bad_input(message: Message, state: FSMContext, services: Services,
                                 user: User) -> None:
         accounts = await services.accounts.list_for(user.id)
@@ -748,7 +737,7 @@ def build_router() -> Router:
                              reply_markup=accounts_keyboard(
                                  account_entries(services, accounts, user.language)))
 
-    @router.message(ReadingStates.meter, F.func(_is_step_input))
+    @router.message(ReadingStates.meter, F.func(is_step_input))
     async def meter_bad_input(message: Message, state: FSMContext, services: Services,
                               user: User) -> None:
         data = await ReadingData.load(state)
@@ -760,7 +749,7 @@ def build_router() -> Router:
 
     # --- typing the values ------------------------------------------------------------
 
-    @router.message(ReadingStates.value, F.text, F.func(_is_step_input))
+    @router.message(ReadingStates.value, F.text, F.func(is_step_input))
     async def value_sent(message: Message, state: FSMContext, services: Services, user: User,
                          event_log: EventContext | None = None) -> None:
         found = await _draft_account(message, state, services, user)
@@ -880,7 +869,7 @@ def build_router() -> Router:
             await message.edit_reply_markup(reply_markup=None)
         await message.answer(_("Cancelled. The reading was not sent."), reply_markup=main_menu())
 
-    @router.message(ReadingStates.confirm, F.func(_is_step_input))
+    @router.message(ReadingStates.confirm, F.func(is_step_input))
     async def confirm_bad_input(message: Message, state: FSMContext) -> None:
         data = await ReadingData.load(state)
         if data.key is None:

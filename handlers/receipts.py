@@ -24,7 +24,7 @@ from bot.billing.models import Period
 from bot.callbacks import ReceiptCB, ReceiptPageCB
 from bot.db.models import User
 from bot.db.models_accounts import LinkedAccount
-from bot.filters import feature_router
+from bot.filters import feature_router, is_step_input
 from bot.i18n import fmt_date, fmt_money, fmt_period
 from bot.keyboards.common import MENU_RECEIPT, main_menu
 from bot.keyboards.payments import (
@@ -54,7 +54,6 @@ from handlers.account_choice import (
 from handlers.deeplinks import account_id_of
 from handlers.payments import (
     account_not_found_text,
-    is_step_input,
     note,
     supplier_gone_text,
 )

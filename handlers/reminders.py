@@ -27,9 +27,8 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.callbacks import LinkCB, ReminderActionCB, ReminderCB
 from bot.db.models import User
-from bot.filters import feature_router
+from bot.filters import feature_router, is_step_input
 from bot.i18n import fmt_date
-from bot.keyboards.common import main_menu
 from bot.keyboards.reminders import (
     account_keyboard,
     fmt_time,
@@ -206,14 +205,6 @@ async def _edit(message: Message, text: str, markup: InlineKeyboardMarkup | None
             raise
 
 
-def _not_time_input(message: Message) -> bool:
-    """Commands and main-menu entries sent while the bot waits for a time are not a time:
-    they go on to their own handlers."""
-    text = message.text or ""
-    return not text.startswith("/") and text not in {
-        button.text for row in main_menu().keyboard for button in row}
-
-
 def build_router() -> Router:
     router = feature_router(__name__)
     router.my_chat_member.filter(F.chat.type == ChatType.PRIVATE)
@@ -337,7 +328,7 @@ def build_router() -> Router:
             return
         await _account_screen(message, services, user, entry)
 
-    @router.message(ReminderStates.time, F.text, F.func(_not_time_input))
+    @router.message(ReminderStates.time, F.text, F.func(is_step_input))
     async def time_sent(message: Message, state: FSMContext, services: Services,
                         user: User) -> None:
         data = await ReminderData.load(state)

@@ -12,7 +12,7 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.callbacks import LanguageCB, SettingsCB
 from bot.db.models import User
-from bot.filters import RegisteredUser
+from bot.filters import RegisteredUser, is_step_input
 from bot.keyboards.common import (
     LANGUAGE_NAMES,
     MENU_SETTINGS,
@@ -104,7 +104,7 @@ def build_router() -> Router:
         await message.answer(_("✅ Phone saved."), reply_markup=main_menu())
         await show_settings(message, user)
 
-    @router.message(SettingsStates.phone)
+    @router.message(SettingsStates.phone, F.func(is_step_input))
     async def phone_bad_input(message: Message) -> None:
         await message.answer(
             _("I need your phone number: press «📱 Share my phone number» below, "
@@ -132,7 +132,7 @@ def build_router() -> Router:
             await query.message.edit_reply_markup(reply_markup=None)
             await show_settings(query.message, user)
 
-    @router.message(SettingsStates.email, F.text)
+    @router.message(SettingsStates.email, F.text, F.func(is_step_input))
     async def email_sent(message: Message, state: FSMContext, services: Services,
                          user: User) -> None:
         try:
@@ -147,7 +147,7 @@ def build_router() -> Router:
         await message.answer(_("✅ E-mail saved."))
         await show_settings(message, user)
 
-    @router.message(SettingsStates.email)
+    @router.message(SettingsStates.email, F.func(is_step_input))
     async def email_bad_input(message: Message) -> None:
         await message.answer(_("Send your e-mail as text, or /cancel."))
 

@@ -6,6 +6,7 @@ tickets» lists the tickets with their status."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from aiogram import Bot, F, Router, html
 from aiogram.enums import ChatType
@@ -26,7 +27,7 @@ from bot.db.models_support import (
     TicketAuthor,
     TicketTopic,
 )
-from bot.filters import RegisteredUser
+from bot.filters import RegisteredUser, is_step_input
 from bot.i18n import fmt_datetime
 from bot.keyboards.common import MENU_SUPPORT, main_menu
 from bot.keyboards.support import (
@@ -46,7 +47,12 @@ from bot.services.support import (
     validate_description,
 )
 from fsm.support import SupportData, SupportStates
-from handlers.support_staff import notify_closed_by_user, publish_ticket, publish_user_message
+from handlers.support_staff import (
+    notify_closed_by_user,
+    publish_ticket,
+    publish_user_message,
+    ticket_time,
+)
 
 if TYPE_CHECKING:
     from bot.app import Runtime
@@ -54,19 +60,6 @@ if TYPE_CHECKING:
 # How much of a ticket's thread its card shows, and of each message in it.
 THREAD_SHOWN = 5
 THREAD_CLIP = 300
-
-
-def _menu_texts() -> set[str]:
-    """The main menu's entries in the current language, whatever features put there."""
-    markup = main_menu()
-    return {button.text for row in markup.keyboard for button in row}
-
-
-def _free_text(message: Message) -> bool:
-    """Commands and main-menu entries typed in the middle of /support are not a description
-    or an answer: they go on to their own handlers."""
-    text = message.text or ""
-    return not text.startswith("/") and text not in _menu_texts()
 
 
 def _clip(text: str, limit: int) -> str:
@@ -88,10 +81,10 @@ def _status(ticket: SupportTicket) -> str:
     return _("🟢 open") if ticket.is_open else _("⚪️ closed")
 
 
-def _ticket_entry(ticket: SupportTicket, lang: str) -> str:
+def _ticket_entry(ticket: SupportTicket, lang: str, zone: str) -> str:
     return "{mark} #{id} · {topic} · {date}".format(
         mark="🟢" if ticket.is_open else "⚪️", id=ticket.id, topic=topic_label(ticket.topic),
-        date=fmt_datetime(ticket.created_at, lang, "d MMM"))
+        date=fmt_datetime(ticket.created_at, lang, "d MMM", tz=ZoneInfo(zone)))
 
 
 async def ask_topic(message: Message, state: FSMContext, services: Services, user: User,
@@ -124,7 +117,9 @@ async def show_tickets(message: Message, services: Services, user: User, *,
         text = _("📂 You have no tickets yet.")
     else:
         text = _("📂 <b>Your tickets</b> (newest first). Tap one to see its answers.")
-    markup = tickets_keyboard([(t.id, _ticket_entry(t, user.language)) for t in tickets])
+    zones = await services.support.ticket_zones(user.id, tickets)
+    markup = tickets_keyboard([(t.id, _ticket_entry(t, user.language, zones[t.id]))
+                               for t in tickets])
     if edit:
         await _edit(message, text, markup)
     else:
@@ -135,11 +130,11 @@ async def ticket_card(ticket: SupportTicket, services: Services, lang: str) -> s
     lines = [_("<b>Ticket #{id}</b> · {topic}").format(
         id=ticket.id, topic=html.quote(topic_label(ticket.topic)))]
     lines.append(_("Status: {status}").format(status=_status(ticket)))
-    lines.append(_("Created: {when}").format(
-        when=fmt_datetime(ticket.created_at, lang, "short")))
+    zone = await services.support.ticket_zone(ticket)
+    lines.append(_("Created: {when}").format(when=ticket_time(ticket.created_at, lang, zone)))
     if ticket.closed_at is not None:
         lines.append(_("Closed: {when}").format(
-            when=fmt_datetime(ticket.closed_at, lang, "short")))
+            when=ticket_time(ticket.closed_at, lang, zone)))
     lines += ["", f"<blockquote>{html.quote(_clip(ticket.text, 1000))}</blockquote>"]
     thread = await services.support.thread(ticket.id)
     if thread:
@@ -157,7 +152,7 @@ async def take_description(message: Message, raw: str, state: FSMContext,
                             services: Services, user: User, bot: Bot, config: Settings,
                             runtime: Runtime, i18n: I18n) -> None:
     try:
-        text = validate_description(raw)
+        text = validate_description(raw, await services.support.personal_data(user))
     except DescriptionTooShort:
         await message.answer(_("That is too short for support to help: describe the "
                                "problem in at least {min} characters.").format(
@@ -258,11 +253,11 @@ def build_router() -> Router:
                 topic=html.quote(topic_label(topic))), None)
             await ask_description(query.message)
 
-    @router.message(SupportStates.topic, F.func(_free_text))
+    @router.message(SupportStates.topic, F.func(is_step_input))
     async def topic_bad_input(message: Message) -> None:
         await message.answer(_("Choose the topic with the buttons above, or send /cancel."))
 
-    @router.message(SupportStates.description, F.text, F.func(_free_text))
+    @router.message(SupportStates.description, F.text, F.func(is_step_input))
     async def description_sent(message: Message, state: FSMContext, services: Services,
                                user: User, bot: Bot, config: Settings, runtime: Runtime,
                                i18n: I18n) -> None:
@@ -285,7 +280,7 @@ def build_router() -> Router:
         await take_description(message, message.caption, state, services, user, bot,
                                 config, runtime, i18n)
 
-    @router.message(SupportStates.description, F.func(_free_text))
+    @router.message(SupportStates.description, F.func(is_step_input))
     async def description_bad_input(message: Message) -> None:
         await message.answer(_("Describe the problem in text (you may add one photo with a "
                                "caption), or send /cancel."))
@@ -305,7 +300,7 @@ def build_router() -> Router:
         await create_ticket(query.message, state, services, user, account_id, bot, config, runtime,
                       i18n)
 
-    @router.message(SupportStates.account, F.func(_free_text))
+    @router.message(SupportStates.account, F.func(is_step_input))
     async def account_bad_input(message: Message) -> None:
         await message.answer(_("Choose the account with the buttons above (or «No specific "
                                "account»), or send /cancel."))
@@ -374,7 +369,7 @@ def build_router() -> Router:
 
     # --- answering in a ticket's thread ---------------------------------------------------
 
-    @router.message(SupportStates.reply, F.func(_free_text), F.text | F.photo)
+    @router.message(SupportStates.reply, F.func(is_step_input), F.text | F.photo)
     async def user_answer(message: Message, state: FSMContext, services: Services, user: User,
                           bot: Bot, config: Settings, runtime: Runtime, i18n: I18n) -> None:
         data = await SupportData.load(state)
@@ -385,7 +380,8 @@ def build_router() -> Router:
         photo = message.photo[-1].file_id if message.photo else None
         try:
             ticket, item = await services.support.add_user_message(
-                user.id, data.ticket_id, message.text or message.caption or "", photo)
+                user.id, data.ticket_id, message.text or message.caption or "", photo,
+                await services.support.personal_data(user))
         except (TicketClosed, TicketGone):
             await state.clear()
             await message.answer(_("Ticket #{id} is closed. Send /support to open a new "
@@ -404,7 +400,7 @@ def build_router() -> Router:
             _("📨 Sent to support (ticket #{id}). Whatever else you write here goes to this "
               "ticket too, until you send /cancel.").format(id=ticket.id))
 
-    @router.message(SupportStates.reply, F.func(_free_text))
+    @router.message(SupportStates.reply, F.func(is_step_input))
     async def answer_bad_input(message: Message) -> None:
         await message.answer(_("Support reads text and photos: write your answer in text or "
                                "send a photo with a caption, or send /cancel."))

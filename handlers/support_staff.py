@@ -13,9 +13,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from html import unescape
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from aiogram import Bot, F, Router, html
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
@@ -43,8 +44,10 @@ from bot.config import Settings
 from bot.db.models import User
 from bot.db.models_support import SupportTicket, TicketMessage
 from bot.event_store import format_event
+from bot.i18n import fmt_datetime
 from bot.keyboards.support import reply_keyboard, topic_label
 from bot.logs import scrub
+from bot.reminders.models import zone_abbr
 from bot.services import Services
 from bot.services.accounts import masked_number
 from bot.services.support import RECENT_EVENTS, TicketClosed, parse_logs_query
@@ -72,6 +75,13 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
+def ticket_time(value: datetime, lang: str, zone: str) -> str:
+    """A ticket's time as the user and the staff both see it: in the ticket's zone (its
+    supplier's, else DEFAULT_TIMEZONE), with the zone named: «22.11.2026, 07:56 (МСК)»."""
+    return "{when} ({zone})".format(when=fmt_datetime(value, lang, "short", tz=ZoneInfo(zone)),
+                                    zone=zone_abbr(zone, value))
+
+
 class SupportChat(Filter):
     """Passes for updates from the configured support chat only."""
 
@@ -94,12 +104,15 @@ def support_chat_or_warn(config: Settings, runtime: Runtime) -> int | None:
 
 
 def ticket_post_text(ticket: SupportTicket, user: User | None, account_lines: list[str],
-                     about: str | None, event_lines: list[str]) -> str:
+                     about: str | None, event_lines: list[str], created: str | None = None
+                     ) -> str:
     """The ticket as the support chat sees it; in the current (operator's) locale."""
     lines = [_("🆘 <b>Ticket #{id}</b> · {topic}").format(
         id=ticket.id, topic=html.quote(topic_label(ticket.topic)))]
     lines.append(_("User: <code>{user_id}</code> · language: {lang}").format(
         user_id=ticket.user_id, lang=html.quote(user.language if user else "?")))
+    if created:
+        lines.append(_("Created: {when}").format(when=created))
     if about:
         lines.append(_("About: {account}").format(account=html.quote(about)))
     if account_lines:
@@ -136,17 +149,19 @@ async def publish_ticket(bot: Bot, services: Services, config: Settings, runtime
         return False
     lang = config.default_locale
     accounts = await services.accounts.list_for(ticket.user_id)
-    account_lines = [f"{services.accounts.supplier_name(a, lang)} {masked_number(a)}"
-                     for a in accounts]
-    about = next((f"{services.accounts.supplier_name(a, lang)} {masked_number(a)}"
+    account_lines = [f"{services.accounts.where(a, lang)} {masked_number(a)}" for a in accounts]
+    about = next((f"{services.accounts.where(a, lang)} {masked_number(a)}"
                   for a in accounts if a.id == ticket.account_id), None)
     event_lines: list[str] = []
     if runtime.events is not None:
         since = services.app.clock() - timedelta(days=config.event_retention_days)
         events = await runtime.events.for_user(ticket.user_id, since, limit=RECENT_EVENTS)
         event_lines = [format_event(event) for event in events]
+    zone = services.support.zone_of(next((a for a in accounts if a.id == ticket.account_id),
+                                         None))
     with i18n.use_locale(lang):
-        text = ticket_post_text(ticket, user, account_lines, about, event_lines)
+        text = ticket_post_text(ticket, user, account_lines, about, event_lines,
+                                ticket_time(ticket.created_at, lang, zone))
         photo_caption = _("📷 Ticket #{id}: the user's photo. To answer, reply to the "
                           "ticket's post above.").format(id=ticket.id)
     try:

@@ -63,6 +63,34 @@ async def test_list_marks_the_default(bot_env: Any, lang: str) -> None:
     ]
 
 
+async def test_same_number_in_two_units_is_listed_with_the_units(bot_env: Any) -> None:
+    env = await bot_env()
+    client = env.client()
+    await register(client)
+    crimea = await entries(env, "crimea")
+    numbers = [e.number for e in crimea]
+    twins = [e for e in crimea if numbers.count(e.number) == 2]
+    for entry in twins:
+        await link_directly(env, client.user.id, entry)
+    supplier = env.runtime.app.catalog.get("crimea")
+    name = supplier.display_name("ru")
+    units = [supplier.unit(e.unit_code).name.ru for e in twins]
+    masked = f"•••• {twins[0].number[-4:]}"
+    await client.send("/accounts")
+    text = client.last_text()
+    assert f"⭐ <b>{name}</b> · {units[0]}" in text and f"▫️ <b>{name}</b> · {units[1]}" in text
+    assert buttons(client.bot_messages()[-1])[:2] == [
+        f"⭐ {name} · {units[0]} · {masked}", f"▫️ {name} · {units[1]} · {masked}"]
+    # A name of the user's own keeps the unit: two accounts may well get the same one.
+    await client.click(f"▫️ {name} · {units[1]} · {masked}")
+    assert f"<b>{name} · {units[1]}</b>" in client.last_text()
+    await client.click("✏️ Переименовать")
+    await client.send("Дача")
+    await client.click("⬅️ Все лицевые счета")
+    assert f"▫️ <b>Дача</b> · {name} · {units[1]}" in client.last_text()
+    assert f"▫️ Дача · {units[1]} · {masked}" in buttons(client.bot_messages()[-1])
+
+
 async def test_rename_validates_and_escapes(bot_env: Any) -> None:
     env = await bot_env()
     client = env.client()

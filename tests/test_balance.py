@@ -457,10 +457,17 @@ async def test_deep_links(bot_env: Any) -> None:
     await client.send(f"/start balance_{three['nometer'].account.id}")
     assert f"•••• {three['nometer'].entry.number[-4:]}" in client.last_text()
     await client.send("/start balance_999999")
-    assert client.texts()[-2] == "Этот лицевой счёт уже не привязан."
+    assert client.texts()[-2] == "Этого лицевого счёта нет среди ваших привязанных."
     assert f"•••• {three['debt'].entry.number[-4:]}" in client.last_text()
     await client.send("/start balance_x")
-    assert client.texts()[-2] == "Этот лицевой счёт уже не привязан."
+    assert client.texts()[-2] == "Этого лицевого счёта нет среди ваших привязанных."
+    # A card shared into a group, opened by another member: their own balance, no claim
+    # that something was unlinked.
+    other = env.client(user_id=client.user.id + 1)
+    await register(other)
+    await other.send(f"/start balance_{three['debt'].account.id}")
+    assert other.texts()[-2] == "Этого лицевого счёта нет среди ваших привязанных."
+    assert three['debt'].entry.number[-4:] not in other.last_text()
 
 
 async def test_deep_link_before_registration(bot_env: Any) -> None:

@@ -45,3 +45,47 @@ async def test_an_idle_connection_killed_by_the_server_is_replaced_unnoticed(
         assert second != first and len(pings) == 1
     finally:
         await engine.dispose()
+
+
+async def test_read_only_sessions_send_no_transaction_on_postgres(
+        postgres_url: str, sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from asyncpg.transaction import Transaction
+
+    from bot.db.engine import create_session_factory, read_only_sessions
+
+    sent: list[str] = []
+    for name in ("start", "commit", "rollback"):
+        original = getattr(Transaction, name)
+
+        async def counted(self: Any, _name: str = name, _original: Any = original) -> None:
+            sent.append(_name)
+            await _original(self)
+
+        monkeypatch.setattr(Transaction, name, counted)
+    engine = create_engine(postgres_url)
+    try:
+        factory = create_session_factory(engine)
+        await backend_pid(engine)  # the first connection's own set-up
+        sent.clear()
+        async with factory() as session:
+            assert (await session.execute(text("SELECT 1"))).scalar_one() == 1
+        assert sent == ["start", "rollback"]  # an ordinary session: BEGIN … ROLLBACK
+        sent.clear()
+        reads = read_only_sessions(factory)
+        async with reads() as session:
+            await session.execute(text("CREATE TEMP TABLE t (n int)"))
+            await session.execute(text("INSERT INTO t VALUES (1)"))
+            assert (await session.execute(text("SELECT n FROM t"))).scalar_one() == 1
+        assert sent == []
+        # The pooled connection goes back to transactions for everybody else.
+        async with factory() as session:
+            await session.execute(text("SELECT 1"))
+        assert sent == ["start", "rollback"]
+    finally:
+        await engine.dispose()
+    sqlite = create_engine(sqlite_url)
+    try:
+        factory = create_session_factory(sqlite)
+        assert read_only_sessions(factory) is factory
+    finally:
+        await sqlite.dispose()

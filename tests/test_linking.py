@@ -225,7 +225,12 @@ async def test_perm_pin_in_english_from_the_menu(bot_env: Any) -> None:
     await client.send("🔗 Link account")
     assert "Linking a gas account" in client.last_text()
     await client.send("Perm")
-    assert "Found: <b>Gazprom Mezhregiongaz Perm</b> (Perm Krai)" in client.last_text()
+    assert "Found: <b>Gazprom Mezhregiongaz Perm (Perm Krai)</b>." in client.last_text()
+    # A name that holds its region already does not get it twice.
+    await client.send("Dagestan")
+    assert ("Found: <b>Gazprom Mezhregiongaz Pyatigorsk (Republic of Dagestan)</b>.\n"
+            in client.last_text())
+    await client.send("Perm")
     await client.click("Gazprom Mezhregiongaz Perm")
     assert "Send the personal account number" in client.last_text()
     await client.send(account.number)

@@ -337,6 +337,48 @@ async def test_account_step_with_several_accounts(bot_env: Any) -> None:
     assert rows[1].number == sevgas.number
 
 
+async def crimean_twins(env: Any) -> tuple[DemoAccountEntry, DemoAccountEntry]:
+    """The two Крымгазсети demo accounts with one number in two management units."""
+    crimea = await entries(env, "crimea")
+    numbers = [e.number for e in crimea]
+    first, second = (e for e in crimea if numbers.count(e.number) == 2)
+    assert first.unit_code != second.unit_code
+    return first, second
+
+
+@pytest.mark.parametrize("lang", ["ru", "en"])
+async def test_same_number_in_two_units_is_told_apart_and_paid_apart(bot_env: Any,
+                                                                     lang: str) -> None:
+    env = await bot_env()
+    twins = await crimean_twins(env)
+    client = await linked_user(env, *twins, lang=lang)
+    catalog = env.runtime.app.catalog
+    supplier = catalog.get("crimea")
+    units = [supplier.unit(e.unit_code) for e in twins]
+    masked = f"•••• {twins[0].number[-4:]}"
+    await client.send("/pay")
+    choice = buttons(client.bot_messages()[-1])
+    assert choice == [
+        f"⭐ {supplier.display_name(lang)} · {units[0].name.get(lang)} · {masked}",
+        f"{supplier.display_name(lang)} · {units[1].name.get(lang)} · {masked}",
+    ]
+    payloads: list[bytes] = []
+    for button, entry, unit in zip(choice, twins, units, strict=True):
+        await client.send("/pay")
+        await client.click(button)
+        assert unit.name.get(lang) in client.last_text()  # the amount step's header
+        await client.send("100")
+        photo = last_photo(env)
+        raw, fields, _image = decode_qr(uploaded(photo, "photo"))
+        payloads.append(raw)
+        assert fields["PersAcc"] == entry.number and fields["Sum"] == "10000"
+        # The purpose is for the supplier's processing, so Russian whatever the user's language.
+        assert f"л/с {entry.number} ({unit.name.ru})," in fields["Purpose"]
+        assert f"{'УЭГХ' if lang == 'ru' else 'Unit'}: {unit.name.get(lang)}" in (
+            plain_caption(photo))
+    assert payloads[0] != payloads[1]
+
+
 # --- outage, stale buttons, every callback answered ---------------------------------------------
 
 

@@ -25,7 +25,7 @@ from bot.documents.payment import (
     payment_qr_png,
     split_payer_name,
 )
-from bot.payments.gost import MANDATORY_KEYS, encode_payload, parse_payload
+from bot.payments.gost import FIELD_MAX_LEN, MANDATORY_KEYS, encode_payload, parse_payload
 from bot.suppliers.models import Supplier
 
 # A real payee triple (DOMAIN.md §5): valid INN, and account keys that match the BIC.
@@ -42,17 +42,30 @@ NOVEMBER = Period(2026, 11)
 ACCOUNT = "001234567"
 
 
+# Management units (УЭГХ) as Крымгазсети has them, for a supplier made with `units=UNITS`.
+UNITS: list[dict[str, Any]] = [
+    {"code": "simferopol", "name": {"ru": "Симферопольское УЭГХ", "en": "Simferopol unit"}},
+    {"code": "evpatoria", "name": {"ru": "Евпаторийское УЭГХ", "en": "Yevpatoriya unit"}},
+]
+
+
 def make_supplier(
-    *, encoding: str = "cp1251", demo: bool = False, support: dict[str, str] | None = None
+    *,
+    encoding: str = "cp1251",
+    demo: bool = False,
+    support: dict[str, str] | None = None,
+    units: list[dict[str, Any]] | None = None,
 ) -> Supplier:
-    """A supplier built here rather than taken from the catalog, whose blocks are all demo."""
+    """A supplier built here rather than taken from the catalog, whose blocks are all demo;
+    with `units`, one that keeps accounts per management unit, as Крымгазсети."""
     return Supplier.model_validate(
         {
             "code": "test_vladimir",
             "name": {"ru": "Газпром межрегионгаз Владимир", "en": "Gazprom Mezhregiongaz Vladimir"},
             "region": {"ru": "Владимирская область", "en": "Vladimir Oblast"},
             "timezone": "Europe/Moscow",
-            "platform": "sevgas",
+            "platform": "crimea" if units else "sevgas",
+            "units": units or [],
             "account": {
                 "digits": 9,
                 "example": "001234567",
@@ -81,9 +94,10 @@ def make_receipt(
     closing: Decimal = Decimal("1956.85"),
     payer_name: str = "Иванов Иван Иванович",
     address: str = "г. Владимир, ул. Ленина, д. 10, кв. 15",
+    unit: str | None = None,
 ) -> ReceiptData:
     return ReceiptData(
-        ref=AccountRef("test_vladimir", ACCOUNT),
+        ref=AccountRef("test_vladimir", ACCOUNT, unit),
         period=NOVEMBER,
         payer_name=payer_name,
         address=address,
@@ -250,6 +264,58 @@ def test_demo_requisites_are_flagged_in_the_purpose() -> None:
     purpose = fields_of(make_supplier(demo=True), amount=Decimal("1"))["Purpose"]
     assert purpose.startswith(DEMO_PURPOSE_PREFIX.strip())
     assert purpose.endswith("Оплата за газ, л/с 001234567, ноябрь 2026")
+
+
+def test_the_management_unit_is_named_in_the_purpose() -> None:
+    supplier = make_supplier(units=UNITS)
+    purposes = [fields_of(supplier, amount=Decimal("100"), unit=unit)["Purpose"]
+                for unit in ("simferopol", "evpatoria")]
+    assert purposes == [
+        "Оплата за газ, л/с 001234567 (Симферопольское УЭГХ), ноябрь 2026",
+        "Оплата за газ, л/с 001234567 (Евпаторийское УЭГХ), ноябрь 2026",
+    ]
+    # A unit the catalog no longer lists is still told apart, by its code.
+    assert "(kerch)" in fields_of(supplier, unit="kerch")["Purpose"]
+    # A supplier without units: the purpose as it always was.
+    assert fields_of(make_supplier(), unit=None)["Purpose"] == (
+        "Оплата за газ, л/с 001234567, ноябрь 2026")
+
+
+def test_a_long_unit_name_is_shortened_never_the_period() -> None:
+    long_name = "Управление по эксплуатации газового хозяйства " * 5
+    supplier = make_supplier(demo=True, units=[{"code": "long", "name": {
+        "ru": long_name, "en": "Long unit"}}])
+    order = payment_order_for(supplier, "9" * 32, Period(2026, 9), Decimal("1"), unit="long")
+    purpose = parse_payload(encode_payload(order))["Purpose"]
+    assert len(purpose) <= FIELD_MAX_LEN["Purpose"]
+    assert purpose.startswith(DEMO_PURPOSE_PREFIX.strip())
+    assert purpose.endswith("…), сентябрь 2026")
+    assert purpose == order.purpose  # nothing left for the payload builder to cut
+
+
+def test_the_same_number_in_two_units_makes_two_different_qr_codes() -> None:
+    supplier = make_supplier(demo=True, units=UNITS)
+    decoded = []
+    for unit in ("simferopol", "evpatoria"):
+        order = payment_order_for(supplier, ACCOUNT, NOVEMBER, Decimal("100"), unit=unit)
+        image = Image.open(io.BytesIO(payment_qr_png(order)))
+        results = zxingcpp.read_barcodes(
+            image, formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
+        )
+        assert len(results) == 1
+        decoded.append(results[0].bytes)
+    assert decoded[0] != decoded[1]
+    first, second = (parse_payload(raw) for raw in decoded)
+    assert first["PersAcc"] == second["PersAcc"] == ACCOUNT
+    assert "Симферопольское УЭГХ" in first["Purpose"]
+    assert "Евпаторийское УЭГХ" in second["Purpose"]
+
+
+def test_order_for_receipt_names_the_unit() -> None:
+    receipt = make_receipt(unit="evpatoria")
+    order = payment_order_for_receipt(receipt, make_supplier(units=UNITS))
+    assert "л/с 001234567 (Евпаторийское УЭГХ)," in parse_payload(encode_payload(order))[
+        "Purpose"]
 
 
 @pytest.mark.parametrize(

@@ -414,6 +414,8 @@ async def test_resubmission_refused_where_the_supplier_refuses(bot_env: Any) -> 
     screen = client.last_text()
     assert "Вы уже передали показания за ноябрь 2026" in screen
     assert "не принимает повторные показания в том же периоде" in screen
+    assert ".." not in screen  # «… 2026 г.» then a full stop
+    assert "(20 ноября 2026\u202fг.). " in screen
     assert await state_of(env, client) is None
     assert demo(env).readings_inserted == 1
 

@@ -31,7 +31,7 @@ from tests.test_linking import (
     register,
     state_of,
 )
-from tests.test_pay import debtor, linked_user, uploaded
+from tests.test_pay import crimean_twins, debtor, linked_user, uploaded
 
 # --- helpers -----------------------------------------------------------------------------------
 
@@ -71,7 +71,8 @@ async def periods_of(env: Any, ref: AccountRef) -> list[Period]:
 def check_pdf(request: Request, receipt: ReceiptData, lang: str = "ru") -> str:
     """The document is the receipt of `receipt`: its file name, and the facts on the page."""
     document = request.obj.document
-    assert document.filename == f"receipt_{receipt.ref.number}_{receipt.period}.pdf"
+    unit = f"_{receipt.ref.unit}" if receipt.ref.unit else ""
+    assert document.filename == f"receipt_{receipt.ref.number}{unit}_{receipt.period}.pdf"
     pdf = uploaded(request, "document")
     assert pdf.startswith(b"%PDF-")
     text = pdf_text(pdf)
@@ -126,6 +127,30 @@ async def test_latest_receipt_in_one_tap(bot_env: Any) -> None:
     assert "Демо-реквизиты" in caption
     assert buttons(client.bot_messages()[-1]) == ["💳 Оплатить", "🧾 Другой период"]
     assert await state_of(env, client) is None
+
+
+async def test_same_number_in_two_units_gets_two_distinct_receipts(bot_env: Any) -> None:
+    env = await bot_env()
+    twins = await crimean_twins(env)
+    client = await linked_user(env, *twins)
+    supplier = env.runtime.app.catalog.get("crimea")
+    units = [supplier.unit(e.unit_code).name.ru for e in twins]
+    await client.send("/receipt")
+    choice = buttons(client.bot_messages()[-1])
+    assert [unit in button for button, unit in zip(choice, units, strict=True)] == [True, True]
+    purposes = []
+    for button, entry, unit in zip(choice, twins, units, strict=True):
+        await client.send("/receipt")
+        await client.click(button)
+        assert unit in client.last_text()
+        await client.click(buttons(client.bot_messages()[-1])[0])
+        receipt = await demo(env).get_receipt(entry.ref, (await periods_of(env, entry.ref))[0])
+        document = documents(env)[-1]
+        text = check_pdf(document, receipt)
+        assert unit in text and unit in str(document.obj.caption)
+        purposes.append(pdf_qr(uploaded(document, "document"))["Purpose"])
+        assert f"л/с {entry.number} ({unit})," in purposes[-1]
+    assert purposes[0] != purposes[1]
 
 
 async def test_an_older_period_from_the_pages_in_english(bot_env: Any) -> None:

@@ -22,7 +22,7 @@ from bot.documents.receipt_pdf import (
     render_receipt_pdf,
 )
 from bot.payments.gost import parse_payload
-from tests.test_payment_order import ACCOUNT, NOVEMBER, make_receipt, make_supplier
+from tests.test_payment_order import ACCOUNT, NOVEMBER, UNITS, make_receipt, make_supplier
 
 PT_PER_MM = 72 / 25.4
 LONG_ADDRESS = (
@@ -212,6 +212,23 @@ def test_english_labels() -> None:
                 not in text
             ), label
     assert qr_fields(pdf)["Sum"] == "195685"
+
+
+def test_the_management_unit_is_named_on_the_receipt_and_in_its_qr() -> None:
+    supplier = make_supplier(units=UNITS)
+    ru = render_receipt_pdf(typical_receipt(ref=make_receipt(unit="evpatoria").ref), supplier)
+    assert len(read(ru).pages) == 1
+    assert "УЭГХ Евпаторийское УЭГХ" in text_of(ru)  # the payer's row: label, then the unit
+    assert "(Евпаторийское УЭГХ)" in qr_fields(ru)["Purpose"]
+    en = render_receipt_pdf(
+        typical_receipt(ref=make_receipt(unit="evpatoria").ref), supplier, lang="en"
+    )
+    assert "Gas facilities unit Yevpatoriya unit" in text_of(en)
+    assert "(Евпаторийское УЭГХ)" in qr_fields(en)["Purpose"]  # the bank's text stays Russian
+    # Without a unit nothing is added.
+    assert "УЭГХ" not in text_of(render_receipt_pdf(typical_receipt(), make_supplier()))
+    for run in text_runs(ru):
+        assert run.right <= (MARGIN_MM + CONTENT_WIDTH_MM) * PT_PER_MM + 0.5, run
 
 
 def test_unknown_language_falls_back_to_russian() -> None:

@@ -123,13 +123,40 @@ async def test_invalid_email_then_valid(bot_env: Any) -> None:
     await client.click("✓ 🇷🇺 Русский")
     await client.click("✅ Согласен")
     await client.share_contact(PHONE)
-    for bad in ("not-an-email", "a@b", "ivan@@example.ru", "иван@пример"):
+    for bad in ("not-an-email", "a@b", "ivan@@example.ru", "иван@пример", "ivan@почта.р",
+                "ivan@xn--zzzz.рф", "ivan@-почта.рф", "ivan@почта.рф1", "ivan@xn--80a1acny.xn--",
+                "иван петров@почта.рф"):
         await client.send(bad)
         assert "не похоже на адрес e-mail" in client.last_text(), bad
     await client.send_photo()
     assert "Отправьте e-mail текстом" in client.last_text()
     await client.send(EMAIL)
     assert "Регистрация завершена" in client.texts()[-2]
+
+
+IDN_EMAIL = "ivan@xn--80a1acny.xn--p1ai"  # ivan@почта.рф, as stored
+remember("ivan@почта.рф", IDN_EMAIL, "Ivan@Почта.РФ")
+
+
+@pytest.mark.parametrize("typed", ["ivan@почта.рф", IDN_EMAIL, "Ivan@Почта.РФ"])
+async def test_email_on_an_idn_domain_is_accepted_stored_as_punycode_shown_readably(
+        bot_env: Any, typed: str) -> None:
+    env = await bot_env()
+    client = env.client()
+    await register(client, email=typed)
+    done = client.texts()[-2]
+    assert "Регистрация завершена" in done and "i•••@почта.рф" in done
+    user = await get_user(env, client.user.id)
+    # One canonical spelling whatever was typed: the domain as the idna codec converts it.
+    assert user is not None and user.email == IDN_EMAIL
+    await client.send("⚙️ Настройки")
+    assert "i•••@почта.рф" in client.last_text()
+    await client.click("✉️ E-mail")
+    await client.send("иван@сайт.москва")
+    remember("иван@сайт.москва")
+    user = await get_user(env, client.user.id)
+    assert user is not None and user.email == "иван@xn--80aswg.xn--80adxhks"
+    assert "и•••@сайт.москва" in client.last_text()
 
 
 @pytest.mark.parametrize("step", ["language", "consent", "phone", "email"])
@@ -279,3 +306,25 @@ async def test_unregistered_user_cannot_open_settings(bot_env: Any) -> None:
     client = env.client()
     await client.send("/settings")
     assert client.last_text() == "Чтобы начать, отправьте /start."
+
+
+async def test_commands_and_menu_entries_leave_the_settings_steps(bot_env: Any) -> None:
+    """The phone and e-mail steps of /settings answer bad input with a hint, but a command
+    or a main-menu entry is not their input: it does what it says."""
+    env = await bot_env()
+    client = env.client()
+    await register(client)
+    for button in ("📱 Телефон", "✉️ E-mail"):
+        await client.send("⚙️ Настройки")
+        await client.click(button)
+        await client.send_sticker()
+        assert "/cancel" in client.last_text()  # the step's hint
+        await client.send("/balance")
+        assert "нет привязанных" in client.last_text().lower() or "лицев" in client.last_text()
+        await client.send("hello")  # the step is left: no longer taken as a phone/e-mail
+        assert "e-mail" not in client.last_text().lower()
+        assert "номер телефона" not in client.last_text()
+        await client.send("⚙️ Настройки")
+        await client.click(button)
+        await client.send("💰 Баланс")
+        assert "/cancel" not in client.last_text()

@@ -40,6 +40,14 @@ def test_examples(query: str, expected: list[str]) -> None:
     assert codes(query) == expected
 
 
+def test_the_towns_of_crimean_units_find_krymgazseti() -> None:
+    # The linking prompt asks for a town; the УЭГХ are named after the Crimean towns.
+    for town in ("Ялта", "Симферополь", "Керчь", "Евпатория", "Феодосия", "Джанкой"):
+        assert codes(town) == ["crimea"], town
+    assert codes("Yalta", "en") == ["crimea"]
+    assert codes("Севастополь") == ["sevgas"]
+
+
 def test_crimea_finds_krymgazseti_first_then_sevgas() -> None:
     # Sevastopol has its own supplier; it is offered second because people there
     # search by the peninsula's name too (documented in bot.suppliers.search).

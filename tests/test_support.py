@@ -134,7 +134,8 @@ async def test_ticket_round_trip_user_support_user_close(bot_env: Any) -> None:
                                                                 ticket.account_id)
     assert ticket.account_id is not None
     assert entry.number not in ticket.text and EMAIL not in ticket.text
-    assert f"••••{entry.number[-4:]}" in ticket.text and "<email>" in ticket.text
+    # The user's own account is masked as everywhere in the bot.
+    assert f"•••• {entry.number[-4:]}" in ticket.text and "<email>" in ticket.text
 
     # The support chat's post: ticket number, user id, language, masked accounts, events.
     post = support_texts(env)[-1]
@@ -545,3 +546,103 @@ async def test_ticket_ids_and_counts(bot_env: Any) -> None:
         assert await services.support.close(first) is False
         assert await services.support.open_count() == 0
     assert datetime.now(UTC) - first.created_at < timedelta(minutes=1)
+
+
+# --- personal data in the user's own words; the time zone of a ticket's times -----------------
+
+# The reported ticket, word for word: an account number with a space, a phone without +7/8
+# and an e-mail on a Cyrillic domain; the phone and the e-mail are the user's own.
+REPORTED_TEXT = ("Не проходит оплата по л/с 5909 3873 (Белова), перезвоните на 916-123-45-67 "
+                 "или пишите на иван@почта.рф")
+IDN_EMAIL = "иван@почта.рф"
+leaks.remember(IDN_EMAIL, "иван@xn--80a1acny.xn--p1ai", "5909 3873", "59093873",
+               "916-123-45-67", "9161234567")
+
+
+async def user_with_own_account(env: Any, user_id: int, number: str = "59093873",
+                                email: str | None = IDN_EMAIL) -> Any:
+    """A user registered with PHONE (and `email`) who owns the Perm account `number`."""
+    from bot.db.repositories.accounts import AccountRepository
+    from tests.test_registration import register as register_with_email
+
+    client = env.client(user_id=user_id, language_code="ru")
+    await register_with_email(client, "ru", email=email)
+    async with env.runtime.app.session_factory() as session:
+        await AccountRepository(session).add_within_limits(
+            user_id=user_id, supplier_code="mrg_perm", number=number, unit=None,
+            owner_masked="Б•••••а", address_masked="г. П•••••", at=datetime.now(UTC),
+            supplier_limit=None, total_limit=10)
+    return client
+
+
+async def test_the_reported_ticket_reaches_the_support_chat_without_personal_data(
+        bot_env: Any) -> None:
+    env = await bot_env(support_chat_id=SUPPORT_CHAT)
+    client = await user_with_own_account(env, 6801)
+    await open_ticket(client, REPORTED_TEXT, account="Газпром межрегионгаз Пермь · •••• 3873")
+    assert "✅ Обращение <b>#1</b> зарегистрировано" in client.last_text()
+
+    post = support_texts(env)[-1]
+    quoted = post.split("<blockquote>", 1)[1].split("</blockquote>", 1)[0]
+    assert quoted == ("Не проходит оплата по л/с •••• 3873 (Белова), перезвоните на "
+                      "&lt;phone&gt; или пишите на &lt;email&gt;")
+    # What the staff need is all there: the ticket, the topic, the account (masked).
+    assert post.startswith("🆘 <b>Обращение #1</b> · 💳 Оплата")
+    assert "По счёту: Газпром межрегионгаз Пермь •••• 3873" in post
+    [ticket] = await tickets(env, 6801)
+    assert ticket.text == ("Не проходит оплата по л/с •••• 3873 (Белова), перезвоните на "
+                           "<phone> или пишите на <email>")
+
+    # In the thread, the user's own data in forms no generic pattern knows is masked too.
+    staff = GroupMember(env, 9011, chat_id=SUPPORT_CHAT)
+    await staff.send("Уточните, пожалуйста, контакты", reply_to=post_of(env, 1))
+    await client.send("Счёт 59.09.38.73, тел. 9 1 6 1 2 3 4 5 6 7, почта ИВАН @ ПОЧТА.РФ "
+                      "или иван@xn--80a1acny.xn--p1ai; оплатил 22.11.2026 в 10:30 1 234,56 ₽")
+    answer = support_texts(env)[-1]
+    assert ("Счёт •••• 3873, тел. &lt;phone&gt;, почта &lt;email&gt; или &lt;email&gt;; "
+            "оплатил 22.11.2026 в 10:30 1 234,56 ₽") in answer
+    for text in support_texts(env):
+        assert "916" not in text and "5909" not in text and "почта.рф" not in text
+        assert "иван" not in text.lower() and "xn--" not in text
+    assert_no_leaks(env)
+
+
+async def test_personal_data_of_a_user_without_accounts_is_scrubbed_too(bot_env: Any) -> None:
+    env = await bot_env(support_chat_id=SUPPORT_CHAT)
+    client = env.client(user_id=6802)
+    await register(client)
+    await open_ticket(client, "Звоню с +380 44 123 4567 и (916) 123 45 67, счёт 59-30-19-12")
+    post = support_texts(env)[-1]
+    assert "звоню с &lt;phone&gt; и &lt;phone&gt;, счёт ••••1912".lower() in post.lower()
+    assert_no_leaks(env)
+
+
+@pytest.mark.parametrize(("overrides", "about_account", "created_at", "closed_at"), [
+    # No account: the bot's DEFAULT_TIMEZONE (Moscow unless configured).
+    ({}, False, "22.11.2026, 07:56 (МСК)", "22.11.2026, 08:56 (МСК)"),
+    ({"default_timezone": "Asia/Vladivostok"}, False,
+     "22.11.2026, 14:56 (МСК+7)", "22.11.2026, 15:56 (МСК+7)"),
+    # About an account: its supplier's zone (Perm: Asia/Yekaterinburg).
+    ({}, True, "22.11.2026, 09:56 (МСК+2)", "22.11.2026, 10:56 (МСК+2)"),
+])
+async def test_ticket_times_are_shown_in_the_tickets_zone(
+        bot_env: Any, overrides: dict[str, Any], about_account: bool, created_at: str,
+        closed_at: str) -> None:
+    from tests.test_linking import Clock
+
+    env = await bot_env(support_chat_id=SUPPORT_CHAT, **overrides)
+    created = datetime(2026, 11, 22, 4, 56, tzinfo=UTC)
+    env.runtime.app.clock = Clock(created)
+    client = await user_with_own_account(env, 6803, email=None)
+    await open_ticket(client, "Вопрос по оплате за ноябрь", account=(
+        "Газпром межрегионгаз Пермь · •••• 3873" if about_account else "Без конкретного счёта"))
+    # The support chat's post and the user's card say the same time, and in which zone.
+    assert f"Создано: {created_at}" in support_texts(env)[-1]
+    await client.send("/support")
+    await client.click("📂 Мои обращения (1)")
+    await client.click(next(b.text for row in client.bot_messages()[-1].reply_markup
+                            .inline_keyboard for b in row if b.text.startswith("🟢 #1")))
+    assert f"Создано: {created_at}" in client.last_text()
+    env.runtime.app.clock = Clock(created + timedelta(hours=1))
+    await client.click("✅ Закрыть")
+    assert f"Закрыто: {closed_at}" in client.last_text()

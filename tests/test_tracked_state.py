@@ -68,3 +68,35 @@ async def test_known_data_is_not_read_again_and_copies_are_independent() -> None
     assert storage.calls == ["get_data", "set_data", "get_data"]
     await state.set_state(None)  # already None: nothing written
     assert "set_state" not in storage.calls
+
+
+async def test_clear_on_redis_is_one_command_and_leaves_nothing() -> None:
+    from aiogram.fsm.storage.redis import RedisStorage
+    from redis.asyncio import Redis
+
+    from tests.support.services import REDIS_URL, require_redis
+
+    require_redis()
+    redis = Redis.from_url(REDIS_URL)
+    storage = RedisStorage(redis)
+    try:
+        await storage.set_state(KEY, Steps.first)
+        await storage.set_data(KEY, {"n": 1})
+        commands: list[tuple[Any, ...]] = []
+        original = redis.execute_command
+
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            commands.append(args)
+            return await original(*args, **kwargs)
+
+        redis.execute_command = counted  # type: ignore[method-assign]
+        state = TrackedState(storage, KEY, current="Steps:first")
+        await state.clear()
+        assert [c[0] for c in commands] == ["DEL"]
+        assert await storage.get_state(KEY) is None
+        assert await storage.get_data(KEY) == {}
+        assert state.current is None and await state.get_data() == {}
+        await state.clear()  # known to be clear: no command at all
+        assert len(commands) == 3  # the DEL, and the two reads just above
+    finally:
+        await storage.close()

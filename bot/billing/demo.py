@@ -80,6 +80,7 @@ from bot.billing.models import (
     ReceiptData,
     ReceiptMeterLine,
 )
+from bot.db.engine import read_only_sessions
 from bot.suppliers.models import (
     Catalog,
     ConnectorKind,
@@ -159,6 +160,8 @@ class DemoBillingConnector:
     def __init__(self, session_factory: async_sessionmaker[AsyncSession], catalog: Catalog,
                  clock: Callable[[], datetime]) -> None:
         self.session_factory = session_factory
+        # The protocol's lookups only read (writes: readings, and seeding in `_ensure`).
+        self.read_sessions = read_only_sessions(session_factory)
         self.catalog = catalog
         self.clock = clock
         self.outage = False
@@ -173,7 +176,7 @@ class DemoBillingConnector:
 
     async def find_account(self, ref: AccountRef) -> AccountInfo:
         supplier = await self._enter("find_account", ref)
-        async with self.session_factory() as session:
+        async with self.read_sessions() as session:
             account = await self._account(session, supplier, ref)
             has_meters = await session.scalar(
                 select(func.count()).select_from(DemoMeter)
@@ -189,7 +192,7 @@ class DemoBillingConnector:
 
     async def verify_ownership(self, ref: AccountRef, proof: Proof) -> None:
         supplier = await self._enter("verify_ownership", ref)
-        async with self.session_factory() as session:
+        async with self.read_sessions() as session:
             account = await self._account(session, supplier, ref)
             if not supplier.accepts(proof.kind):
                 raise ProofRejected(attempts_left=None)
@@ -217,14 +220,14 @@ class DemoBillingConnector:
     async def get_balance(self, ref: AccountRef, period: Period | None = None) -> Balance:
         supplier = await self._enter("get_balance", ref)
         wanted = period or Period.of(self._today(supplier))
-        async with self.session_factory() as session:
+        async with self.read_sessions() as session:
             account = await self._account(session, supplier, ref)
             return await self._balance(session, supplier, account, wanted)
 
     async def get_payments(self, ref: AccountRef, year: int) -> list[Payment]:
         """The payments of a calendar year, oldest first."""
         supplier = await self._enter("get_payments", ref)
-        async with self.session_factory() as session:
+        async with self.read_sessions() as session:
             account = await self._account(session, supplier, ref)
             rows = await session.scalars(
                 select(DemoPayment)
@@ -237,13 +240,13 @@ class DemoBillingConnector:
 
     async def get_charges(self, ref: AccountRef, start: Period, end: Period) -> list[Charge]:
         supplier = await self._enter("get_charges", ref)
-        async with self.session_factory() as session:
+        async with self.read_sessions() as session:
             account = await self._account(session, supplier, ref)
             return await self._charges(session, account, start, end)
 
     async def get_account_details(self, ref: AccountRef) -> AccountDetails:
         supplier = await self._enter("get_account_details", ref)
-        async with self.session_factory() as session:
+        async with self.read_sessions() as session:
             account = await self._account(session, supplier, ref)
         return AccountDetails(
             owner_name=f"{account.surname} {account.first_name} {account.patronymic}",
@@ -255,7 +258,7 @@ class DemoBillingConnector:
 
     async def get_meters(self, ref: AccountRef) -> list[Meter]:
         supplier = await self._enter("get_meters", ref)
-        async with self.session_factory() as session:
+        async with self.read_sessions() as session:
             account = await self._account(session, supplier, ref)
             return await self._meters(session, account)
 
@@ -277,7 +280,7 @@ class DemoBillingConnector:
         """Oldest first, every source and state; replaced readings are left out. An unknown
         meter has no readings."""
         supplier = await self._enter("get_readings", ref)
-        async with self.session_factory() as session:
+        async with self.read_sessions() as session:
             account = await self._account(session, supplier, ref)
             meter = await session.scalar(
                 select(DemoMeter).where(DemoMeter.account_id == account.id,
@@ -295,7 +298,7 @@ class DemoBillingConnector:
 
     async def get_receipt(self, ref: AccountRef, period: Period) -> ReceiptData:
         supplier = await self._enter("get_receipt", ref)
-        async with self.session_factory() as session:
+        async with self.read_sessions() as session:
             account = await self._account(session, supplier, ref)
             row = await session.scalar(
                 select(DemoBalance).where(DemoBalance.account_id == account.id,
@@ -340,7 +343,7 @@ class DemoBillingConnector:
 
     async def list_receipt_periods(self, ref: AccountRef) -> list[Period]:
         supplier = await self._enter("list_receipt_periods", ref)
-        async with self.session_factory() as session:
+        async with self.read_sessions() as session:
             account = await self._account(session, supplier, ref)
             periods = await session.scalars(
                 select(DemoBalance.period).where(DemoBalance.account_id == account.id)

@@ -75,3 +75,20 @@ def ping_idle_connections(engine: AsyncEngine, idle: float = PING_AFTER_IDLE) ->
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def read_only_sessions(
+        factory: async_sessionmaker[AsyncSession]) -> async_sessionmaker[AsyncSession]:
+    """Sessions for code that only reads: on PostgreSQL without a transaction around them.
+
+    PostgreSQL's default isolation, READ COMMITTED, gives every statement its own snapshot
+    whether or not a transaction encloses it, so a transaction around reads only adds two
+    round trips (BEGIN and the ROLLBACK that ends it) and keeps nothing more consistent.
+    Elsewhere (SQLite: its driver begins transactions only for writes) the same factory.
+    Whatever is written through such a session is committed statement by statement.
+    """
+    bind = factory.kw.get("bind")
+    if not isinstance(bind, AsyncEngine) or bind.dialect.name != "postgresql":
+        return factory
+    return async_sessionmaker(bind.execution_options(isolation_level="AUTOCOMMIT"),
+                              expire_on_commit=False)

@@ -22,6 +22,7 @@ _RU: Final[dict[str, str]] = {
     "subtitle": "на оплату газоснабжения",
     "for_period": "за {period}",
     "account_number": "Лицевой счёт",
+    "management_unit": "УЭГХ",
     "demo_banner": "ДЕМО-реквизиты, не для оплаты",
     "demo_note": (
         "Банковские реквизиты получателя созданы для демонстрации и не принадлежат "
@@ -105,6 +106,7 @@ _EN: Final[dict[str, str]] = {
     "subtitle": "for gas supply",
     "for_period": "for {period}",
     "account_number": "Account No.",
+    "management_unit": "Gas facilities unit",
     "demo_banner": "DEMO requisites — do not pay",
     "demo_note": (
         "The payee's bank details were generated for a demonstration and do not belong "

@@ -17,6 +17,7 @@ from typing import Final
 from bot.billing.models import Period, ReceiptData
 from bot.i18n import fmt_period
 from bot.payments.gost import (
+    FIELD_MAX_LEN,
     PayloadEncoding,
     PaymentOrder,
     encode_payload,
@@ -70,10 +71,31 @@ def split_payer_name(full_name: str | None) -> PayerName:
     return last, first, middle
 
 
-def purpose_text(account: str, period: Period, *, demo: bool = False) -> str:
-    """«Оплата за газ, л/с 001234567, ноябрь 2026»."""
-    text = f"Оплата за газ, л/с {account}, {fmt_period(period.year, period.month, 'ru')}"
-    return DEMO_PURPOSE_PREFIX + text if demo else text
+def purpose_text(account: str, period: Period, *, demo: bool = False,
+                 unit: str | None = None) -> str:
+    """«Оплата за газ, л/с 001234567, ноябрь 2026».
+
+    With the management unit (УЭГХ) where the supplier has them, «л/с 125878700
+    (Евпаторийское УЭГХ)»: the same number exists in two units, and PersAcc alone would
+    not tell the supplier which account to credit. A unit name too long for Purpose is
+    shortened, never the period after it (the payload builder would cut the end off).
+    """
+    prefix = DEMO_PURPOSE_PREFIX if demo else ""
+    period_text = fmt_period(period.year, period.month, "ru")
+    where = f"л/с {account}"
+    if unit:
+        room = FIELD_MAX_LEN["Purpose"] - len(f"{prefix}Оплата за газ, {where} (), {period_text}")
+        if room > 0:
+            where += f" ({unit if len(unit) <= room else unit[:room - 1].rstrip() + '…'})"
+    return f"{prefix}Оплата за газ, {where}, {period_text}"
+
+
+def _unit_name(supplier: Supplier, code: str | None) -> str | None:
+    # Russian, as the rest of the purpose; a unit the catalog no longer lists by its code.
+    if not code:
+        return None
+    unit = supplier.unit(code)
+    return unit.name.ru if unit is not None else code
 
 
 def _sum_kopecks(amount: Decimal | None) -> int | None:
@@ -95,8 +117,10 @@ def payment_order_for(
     counter_val: Decimal | str | None = None,
     category: str | None = DEFAULT_CATEGORY,
     service_name: str | None = None,
+    unit: str | None = None,
 ) -> PaymentOrder:
-    """The payment order for `account` of `supplier` for `period`.
+    """The payment order for `account` of `supplier` for `period`; `unit` is the code of
+    the account's management unit (УЭГХ), named in the purpose.
 
     `amount` in roubles becomes Sum in kopecks when positive; zero, negative (an
     overpayment) or None leave Sum out so that the payer types it.  A fraction of a
@@ -108,7 +132,8 @@ def payment_order_for(
     last, first, middle = split_payer_name(payer_name)
     return PaymentOrder(
         payee=supplier.payment.requisites,
-        purpose=purpose_text(account, period, demo=supplier.payment.demo),
+        purpose=purpose_text(account, period, demo=supplier.payment.demo,
+                             unit=_unit_name(supplier, unit)),
         sum_kopecks=_sum_kopecks(amount),
         pers_acc=account,
         paym_period=paym_period_of(period.first_day()),
@@ -137,6 +162,7 @@ def payment_order_for_receipt(receipt: ReceiptData, supplier: Supplier) -> Payme
         receipt.balance.closing,
         payer_name=receipt.payer_name,
         address=receipt.address,
+        unit=receipt.ref.unit,
     )
 
 

@@ -176,6 +176,11 @@ def _header(pdf: FPDF, receipt: ReceiptData, supplier: Supplier, fmt: _Formats) 
     pdf.set_x(MARGIN_MM + left_w)
     _font(pdf, 15, bold=True)
     pdf.multi_cell(right_w, 7, receipt.ref.number, align=Align.R)
+    unit = _unit_name(receipt, supplier, fmt)
+    if unit is not None:
+        pdf.set_x(MARGIN_MM + left_w)
+        _font(pdf, _TEXT_PT)
+        pdf.multi_cell(right_w, _LINE_MM, unit, align=Align.R)
     pdf.set_x(MARGIN_MM + left_w)
     _font(pdf, 10)
     pdf.multi_cell(right_w, 5, fmt.period(receipt.period), align=Align.R)
@@ -272,16 +277,33 @@ def _payee_rows(supplier: Supplier, fmt: _Formats) -> list[tuple[str, str]]:
     return rows
 
 
-def _payer_rows(receipt: ReceiptData, fmt: _Formats) -> list[tuple[str, str]]:
+def _unit_name(receipt: ReceiptData, supplier: Supplier, fmt: _Formats) -> str | None:
+    """The account's management unit (УЭГХ), None for a supplier without units: the same
+    number exists in two units, so the number alone does not say whose receipt it is."""
+    code = receipt.ref.unit
+    if not code:
+        return None
+    unit = supplier.unit(code)
+    return unit.name.get(fmt.lang) if unit is not None else code
+
+
+def _payer_rows(receipt: ReceiptData, supplier: Supplier, fmt: _Formats
+                ) -> list[tuple[str, str]]:
     area = (
         fmt.label("area_value", area=fmt.number(receipt.heated_area))
         if receipt.heated_area is not None
         else fmt.label("not_known")
     )
-    return [
+    rows = [
         (fmt.label("payer"), receipt.payer_name),
         (fmt.label("address"), receipt.address),
         (fmt.label("account_number"), receipt.ref.number),
+    ]
+    unit = _unit_name(receipt, supplier, fmt)
+    if unit is not None:
+        rows.append((fmt.label("management_unit"), unit))
+    return [
+        *rows,
         (fmt.label("period"), fmt.period(receipt.period)),
         (fmt.label("residents"), fmt.label("residents_value", count=str(receipt.residents))),
         (fmt.label("heated_area"), area),
@@ -566,7 +588,7 @@ def _layout(pdf: FPDF, receipt: ReceiptData, supplier: Supplier, fmt: _Formats) 
     qr_bottom = _qr_column(pdf, receipt, supplier, fmt, top)
     _key_values(pdf, _payee_rows(supplier, fmt), width=_INFO_WIDTH_MM, bold_first=True)
     pdf.set_y(pdf.get_y() + 2)
-    _key_values(pdf, _payer_rows(receipt, fmt), width=_INFO_WIDTH_MM, bold_first=True)
+    _key_values(pdf, _payer_rows(receipt, supplier, fmt), width=_INFO_WIDTH_MM, bold_first=True)
     pdf.set_y(max(pdf.get_y(), qr_bottom) + _SECTION_GAP_MM)
 
     _summary(pdf, receipt.balance, fmt)

@@ -10,6 +10,7 @@ from typing import Any
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, StateType, StorageKey
+from aiogram.fsm.storage.redis import RedisStorage
 
 
 class TrackedState(FSMContext):
@@ -45,6 +46,20 @@ class TrackedState(FSMContext):
         await super().set_data(data)
         self._data = snapshot
 
+    async def clear(self) -> None:
+        if self.current is None and self._data == _EMPTY:
+            return
+        storage = self.storage
+        if isinstance(storage, RedisStorage):
+            # aiogram deletes the state's key and the data's key one command each.
+            self._data = None
+            await storage.redis.delete(storage.key_builder.build(self.key, "state"),
+                                       storage.key_builder.build(self.key, "data"))
+            self.current, self._data = None, _EMPTY
+            return
+        await self.set_state(None)
+        await self.set_data({})
+
     async def get_data(self) -> dict[str, Any]:
         if self._data is None:
             data = await super().get_data()
@@ -62,6 +77,9 @@ class TrackedState(FSMContext):
 
     async def get_value(self, key: str, default: Any | None = None) -> Any | None:
         return (await self.get_data()).get(key, default)
+
+
+_EMPTY = "{}"
 
 
 def _as_json(data: Mapping[str, Any]) -> str:

@@ -39,6 +39,7 @@ from bot.reminders.models import (
     settings_values,
 )
 from bot.reminders.planner import due_date
+from bot.services.accounts import account_title, unit_name
 from bot.suppliers.accounts import mask_account
 from bot.suppliers.models import Supplier
 
@@ -147,7 +148,8 @@ class ReminderContent:
     def _text(self, kind: ReminderKind, account: LinkedAccount, supplier: Supplier,
               settings: ReminderSettings, period: Period, balance: Balance | None,
               lang: str) -> str:
-        title = account.alias or supplier.display_name(lang)
+        title = account_title(account, supplier.display_name(lang),
+                              unit_name(account, supplier, lang))
         about = f"<b>{html.quote(title)}</b> · <code>{mask_account(account.number)}</code>"
         if kind is ReminderKind.READINGS:
             start, end = supplier.readings.window.bounds(period.year, period.month)

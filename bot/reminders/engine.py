@@ -9,13 +9,13 @@ flight finish, and the outbox's claims keep the new leader from sending them aga
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from aiogram import Bot
 
+from bot.background import cancel_and_wait
 from bot.reminders.content import ReminderContent
 from bot.reminders.delivery import Sender, run_until_stopped
 from bot.reminders.leader import DEFAULT_KEY, LeaderElection
@@ -93,6 +93,4 @@ class ReminderEngine:
                 await asyncio.wait_for(task, self.runtime.settings.shutdown_timeout)
             except TimeoutError:
                 logger.warning("reminders sender still busy at shutdown: cancelled")
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await cancel_and_wait(task)

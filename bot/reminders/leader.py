@@ -32,6 +32,8 @@ from typing import Final
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from bot.background import cancel_and_wait
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_KEY: Final = "bot:reminders:leader"
@@ -102,10 +104,8 @@ class LeaderElection:
         """Stop campaigning; a leader steps down (callbacks run) and releases the lock, so
         another process takes over at once rather than after the TTL."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+            task, self._task = self._task, None
+            await cancel_and_wait(task)
         was_leader = self._leader
         await self._step_down()
         if was_leader and self._release is not None:

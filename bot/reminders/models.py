@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final
 from zoneinfo import ZoneInfo
 
+from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import lazy_gettext as __
 from babel.support import LazyProxy
 
@@ -124,6 +125,7 @@ def settings_values(settings: ReminderSettings, at: datetime) -> dict[str, Any]:
 
 # --- time zones ------------------------------------------------------------------------------
 
+MOSCOW: Final = "Europe/Moscow"
 # The Russian time zones offered as buttons, west to east; the position is the button's value,
 # so append new ones at the end only.
 TIME_ZONES: Final[tuple[tuple[str, LazyProxy], ...]] = (
@@ -162,6 +164,21 @@ def zone_name(zone: str) -> str:
     label = dict(TIME_ZONES).get(zone) or _OTHER_ZONE_NAMES.get(zone)
     city = str(label) if label is not None else zone.rsplit("/", 1)[-1].replace("_", " ")
     return f"{city} ({utc_offset(zone)})"
+
+
+def zone_abbr(zone: str, at: datetime | None = None) -> str:
+    """A short mark for a time shown in `zone`: «МСК», «МСК+2», «МСК−1» for the Russian
+    zones (as Russian timetables write them), «UTC+4» for any other."""
+    if zone not in dict(TIME_ZONES) and zone not in _OTHER_ZONE_NAMES:
+        return utc_offset(zone, at)
+    moment = at if at is not None else datetime.now(UTC)
+    here = moment.astimezone(ZoneInfo(zone)).utcoffset()
+    moscow = moment.astimezone(ZoneInfo(MOSCOW)).utcoffset()
+    hours = (int((here - moscow).total_seconds() // 3600)
+             if here is not None and moscow is not None else 0)
+    shift = "" if hours == 0 else f"{'+' if hours > 0 else '−'}{abs(hours)}"
+    # TRANSLATORS: Moscow time, as in «10:30 (MSK)»; other zones get «MSK+2».
+    return _("MSK") + shift
 
 
 def zone_by_index(index: int) -> str | None:

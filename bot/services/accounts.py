@@ -15,6 +15,7 @@ from bot.db.models_accounts import ALIAS_MAX_LEN, LinkedAccount
 from bot.db.repositories.accounts import AccountRepository
 from bot.services.errors import DomainError
 from bot.suppliers.accounts import mask_account
+from bot.suppliers.models import Supplier
 
 
 class InvalidAlias(DomainError):
@@ -38,10 +39,22 @@ def normalize_alias(raw: str) -> str:
     return alias
 
 
-def account_title(account: LinkedAccount, supplier_name: str) -> str:
-    """How an account is called in lists and buttons: its alias, else the supplier's name.
+def unit_name(account: LinkedAccount, supplier: Supplier | None, lang: str) -> str | None:
+    """The name of the account's management unit (УЭГХ) in `lang`; None for a supplier
+    without units. A unit the catalog no longer lists is named by its code."""
+    if not account.unit:
+        return None
+    unit = supplier.unit(account.unit) if supplier is not None else None
+    return unit.name.get(lang) if unit is not None else account.unit
+
+
+def account_title(account: LinkedAccount, supplier_name: str, unit: str | None = None) -> str:
+    """How an account is called in lists and buttons: its alias, else the supplier's name,
+    then the management unit where the supplier has them: the same number may exist in two
+    units, and two buttons «Крымгазсети · •••• 8700» could not be told apart.
     Plain text: escape it before putting it in HTML."""
-    return account.alias or supplier_name
+    name = account.alias or supplier_name
+    return f"{name} · {unit}" if unit else name
 
 
 def masked_number(account: LinkedAccount) -> str:
@@ -76,8 +89,18 @@ class AccountsService:
         # A supplier the operator has since disabled still deserves a readable line.
         return supplier.display_name(lang) if supplier else account.supplier_code
 
+    def unit_name(self, account: LinkedAccount, lang: str) -> str | None:
+        return unit_name(account, self.app.catalog.get(account.supplier_code), lang)
+
     def title(self, account: LinkedAccount, lang: str) -> str:
-        return account_title(account, self.supplier_name(account, lang))
+        return account_title(account, self.supplier_name(account, lang),
+                             self.unit_name(account, lang))
+
+    def where(self, account: LinkedAccount, lang: str) -> str:
+        """The supplier's name, with the management unit where it has them."""
+        unit = self.unit_name(account, lang)
+        name = self.supplier_name(account, lang)
+        return f"{name} · {unit}" if unit else name
 
     async def _own(self, user_id: int, account_id: int) -> LinkedAccount:
         account = await self.repo.get(user_id, account_id)

@@ -83,6 +83,16 @@ class BalanceService:
             return await self.accounts.default(user_id)
         return await self.accounts.get(user_id, account_id)
 
+    async def card_target(self, user_id: int, account_id: int | None = None
+                          ) -> tuple[LinkedAccount | None, LinkedAccount | None, bool]:
+        """For a balance card, with one query: the account asked for (only if it is the
+        user's; None without `account_id`), the default account, and whether the user has
+        several accounts (the card then offers the others)."""
+        accounts = await self.accounts.list_for(user_id)
+        asked = next((a for a in accounts if a.id == account_id), None)
+        default = next((a for a in accounts if a.is_default), accounts[0] if accounts else None)
+        return asked, default, len(accounts) > 1
+
     def supplier(self, account: LinkedAccount) -> Supplier | None:
         return self.app.catalog.get(account.supplier_code)
 

@@ -6,8 +6,9 @@ The QR is built from the supplier catalog's requisites and the account number as
 and rendered off the event loop.
 
 The payer's name and address are deliberately left out of the order: the banking app
-knows its own client, the supplier matches the payment by the account number, and the
-owner's full name would otherwise travel through the bot for nothing.
+knows its own client, the supplier matches the payment by the account number (and, where
+it keeps accounts per management unit, the unit named in the purpose), and the owner's
+full name would otherwise travel through the bot for nothing.
 """
 
 from __future__ import annotations
@@ -136,6 +137,7 @@ class PaymentQr:
     number: str  # the account number as printed: shown to its owner, never logged
     period: Period
     amount: Decimal
+    unit: str | None = None  # the account's management unit (УЭГХ) code, if any
 
     @property
     def recipient(self) -> str:
@@ -144,6 +146,10 @@ class PaymentQr:
     @property
     def demo(self) -> bool:
         return self.supplier.payment.demo
+
+    def unit_name(self, lang: str) -> str | None:
+        found = self.supplier.unit(self.unit) if self.unit else None
+        return found.name.get(lang) if found is not None else self.unit
 
 
 class PaymentsService:
@@ -167,7 +173,8 @@ class PaymentsService:
         return AmountDue(period, balance.closing, balance.due_date)
 
     def order(self, account: LinkedAccount, period: Period, amount: Decimal) -> PaymentOrder:
-        return payment_order_for(self.supplier(account), account.number, period, amount)
+        return payment_order_for(self.supplier(account), account.number, period, amount,
+                                 unit=account.unit)
 
     async def qr(self, account: LinkedAccount, period: Period, amount: Decimal) -> PaymentQr:
         """The payment QR for `amount` (positive, whole kopecks) to the account's supplier."""
@@ -178,4 +185,4 @@ class PaymentsService:
         # Rendering a version-14 code and compressing the PNG takes tens of milliseconds:
         # long enough to hold up every other chat if done on the event loop.
         png = await asyncio.to_thread(payment_qr_png, order)
-        return PaymentQr(png, order, supplier, account.number, period, amount)
+        return PaymentQr(png, order, supplier, account.number, period, amount, account.unit)

@@ -43,7 +43,7 @@ from bot.billing.models import (
 from bot.context import AppContext
 from bot.db.models_accounts import LinkedAccount
 from bot.db.models_readings import OutboxStatus, QueuedReading
-from bot.db.repositories.readings import OutboxRepository
+from bot.db.repositories.readings import OutboxRepository, claim_token
 from bot.faults import crash_point
 from bot.services.errors import DomainError
 from bot.services.readings_rules import (
@@ -160,6 +160,12 @@ class OutboxSender:
             return None
         item = await self.repo.get(item_id)
         assert item is not None
+        return await self.deliver(item, token, tell_now=tell_now)
+
+    async def deliver(self, item: QueuedReading, token: str, *,
+                      tell_now: bool = False) -> QueuedReading:
+        """Send a row claimed with `token` to the billing system once and record the answer.
+        Returns the row as it is afterwards."""
         ref = AccountRef(item.supplier_code, item.number, item.unit)
         submission = ReadingSubmission(
             meter_id=item.meter_id, values=split_values(item.values),
@@ -173,34 +179,41 @@ class OutboxSender:
             ack = await connector.submit_reading(ref, submission)
         except ReadingRejected as exc:
             log.info("reading rejected by the billing system: %s", exc.code, extra=context)
-            await self.repo.reject(item_id, token, code=exc.code, detail=exc.detail,
-                                   now=self._now(), notified=tell_now)
+            recorded = await self.repo.reject(item.id, token, code=exc.code, detail=exc.detail,
+                                              now=self._now(), notified=tell_now)
         except (AccountNotFound, KeyError):
             # KeyError: the operator removed the supplier, or its billing URL, meanwhile.
             log.warning("reading for an account the billing system does not know",
                         extra=context)
-            await self.repo.reject(item_id, token, code="account_not_found", detail=None,
-                                   now=self._now(), notified=tell_now)
+            recorded = await self.repo.reject(item.id, token, code="account_not_found",
+                                              detail=None, now=self._now(), notified=tell_now)
         except SupplierUnavailable:
             delay = retry_delay(item.attempts, self.policy, self.rand)
             log.info("billing unavailable, reading queued for %ds", delay.total_seconds(),
                      extra=context)
-            await self.repo.release(item_id, token, next_attempt_at=self._now() + delay,
-                                    now=self._now())
+            recorded = await self.repo.release(item.id, token,
+                                               next_attempt_at=self._now() + delay,
+                                               now=self._now())
         except Exception:
             # Unknown is not "rejected": the reading may still go through, so it is retried
             # like after an outage (and given up at max_age), never silently dropped.
             delay = retry_delay(item.attempts, self.policy, self.rand)
             log.exception("reading submission failed unexpectedly", extra=context)
-            await self.repo.release(item_id, token, next_attempt_at=self._now() + delay,
-                                    now=self._now())
+            recorded = await self.repo.release(item.id, token,
+                                               next_attempt_at=self._now() + delay,
+                                               now=self._now())
         else:
             crash_point("reading.after_submit")
             log.info("reading accepted by the billing system", extra=context)
-            await self.repo.accept(
-                item_id, token, reference=ack.reference, billing_state=ack.state.value,
+            recorded = await self.repo.accept(
+                item.id, token, reference=ack.reference, billing_state=ack.state.value,
                 accepted_at=_aware(ack.accepted_at), now=self._now(), notified=tell_now)
-        return await self.repo.get(item_id)
+        if recorded:
+            return item  # the repository applied the outcome to it
+        # Our claim went stale and another process took the row over: as it is now.
+        fresh = await self.repo.get(item.id)
+        assert fresh is not None
+        return fresh
 
 
 # --- the conversation's data -----------------------------------------------------------
@@ -373,17 +386,24 @@ class ReadingsService:
         """
         now = self.now()
         account = draft.account
+        # Stored already claimed for the attempt that follows at once: one transaction
+        # instead of an INSERT and then a claiming UPDATE. Should this process die before
+        # the answer is recorded, the claim goes stale and the worker takes it over.
+        token = claim_token()
         item = QueuedReading(
             user_id=draft.user_id, account_id=account.id, supplier_code=account.supplier_code,
             number=account.number, unit=account.unit, meter_id=draft.meter.id,
             meter_serial=draft.meter.serial[:64], zones=",".join(draft.meter.zones)[:128],
             values=join_values(draft.values), period=str(draft.period),
-            idempotency_key=draft.key, status=OutboxStatus.QUEUED.value, attempts=0,
+            idempotency_key=draft.key, status=OutboxStatus.SENDING.value, attempts=1,
+            claim_token=token, claimed_at=now,
             next_attempt_at=now, notified=False, created_at=now, updated_at=now,
         )
-        row, _created = await self.repo.add_once(item)
+        row, created = await self.repo.add_once(item)
+        sender = OutboxSender(self.session, self.app)
+        if created:
+            return await sender.deliver(row, token, tell_now=True)
         if row.outbox_status is OutboxStatus.QUEUED:
-            sender = OutboxSender(self.session, self.app)
             attempted = await sender.attempt(row.id, queued_only=True, tell_now=True)
             if attempted is not None:
                 return attempted

@@ -54,9 +54,13 @@ def parse_period(text: str) -> Period | None:
     return None
 
 
-def receipt_filename(number: str, period: Period) -> str:
-    """`receipt_<account>_<YYYY-MM>.pdf`: what the subscriber finds in their downloads."""
-    return f"receipt_{_UNSAFE_IN_NAME.sub('', number)}_{period}.pdf"
+def receipt_filename(number: str, period: Period, unit: str | None = None) -> str:
+    """`receipt_<account>_<YYYY-MM>.pdf`: what the subscriber finds in their downloads;
+    `receipt_<account>_<unit>_<YYYY-MM>.pdf` where the same number exists in two units."""
+    account = _UNSAFE_IN_NAME.sub("", number)
+    if unit:
+        account += "_" + _UNSAFE_IN_NAME.sub("", unit)
+    return f"receipt_{account}_{period}.pdf"
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,4 +99,5 @@ class ReceiptsService:
         connector = self.app.billing.for_supplier(supplier.code)
         receipt = await connector.get_receipt(self._ref(account), period)
         content = await asyncio.to_thread(render_receipt_pdf, receipt, supplier, lang)
-        return ReceiptFile(receipt_filename(account.number, period), content, receipt, supplier)
+        return ReceiptFile(receipt_filename(account.number, period, account.unit), content,
+                           receipt, supplier)

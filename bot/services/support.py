@@ -1,13 +1,17 @@
 """Support tickets: opening one, the thread between the user and the support chat, closing.
 
 What reaches the support chat is a staff group, not the user's private chat: the user's own
-words are scrubbed of phone numbers, e-mails and long digit runs (account numbers keep their
-last 4 digits) before they are stored or posted, and linked accounts appear only masked.
+words are scrubbed before they are stored or posted. First the user's own phone, e-mail and
+linked account numbers are masked wherever they appear, however spaced or dashed
+(`PersonalData`); then the log scrubber takes whatever else looks like a phone, an e-mail or
+an account number (these keep their last 4 digits). Linked accounts appear only masked.
 """
 
 from __future__ import annotations
 
+import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Final
@@ -15,6 +19,8 @@ from typing import Final
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.context import AppContext
+from bot.db.models import User
+from bot.db.models_accounts import LinkedAccount
 from bot.db.models_support import (
     TICKET_TEXT_MAX,
     TICKET_TEXT_MIN,
@@ -27,6 +33,8 @@ from bot.db.repositories.accounts import AccountRepository
 from bot.db.repositories.support import SupportRepository
 from bot.logs import scrub
 from bot.services.errors import DomainError
+from bot.services.users import email_forms
+from bot.suppliers.accounts import mask_account
 
 __all__ = [
     "RECENT_EVENTS",
@@ -34,6 +42,7 @@ __all__ = [
     "DescriptionTooLong",
     "DescriptionTooShort",
     "LogsQuery",
+    "PersonalData",
     "SupportService",
     "TicketClosed",
     "TicketGone",
@@ -76,14 +85,65 @@ def clean_text(raw: str) -> str:
     return "\n".join(lines).strip()
 
 
-def validate_description(raw: str) -> str:
+# What people put between the digits of a number they type: spaces, dashes, dots, brackets.
+_INSIDE_NUMBER: Final = r"[\s\u00ad\u2010-\u2015\u2212\ufe58\ufe63\uff0d.()-]*"
+# Shorter own numbers are not looked for: they would match readings and amounts.
+_OWN_DIGITS_MIN: Final = 5
+# A phone is found by its last 9 digits, after at most this many of country code and
+# trunk prefix (+7, 8, +380, 0), in whatever form the user writes them.
+_PHONE_TAIL: Final = 9
+_PHONE_PREFIX_DIGITS: Final = 4
+
+
+def _spread(digits: str) -> str:
+    return _INSIDE_NUMBER.join(digits)
+
+
+@dataclass(frozen=True, slots=True)
+class PersonalData:
+    """What the bot knows to be the user's: their phone, their e-mail (in each spelling) and
+    the numbers of their linked accounts. `mask` hides them in the user's own words, in any
+    spacing, so that even a form the generic scrubber misses never reaches the staff."""
+
+    phone: str | None = None
+    emails: tuple[str, ...] = ()
+    accounts: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, user: User, accounts: Iterable[LinkedAccount]) -> PersonalData:
+        return cls(phone=user.phone, emails=email_forms(user.email) if user.email else (),
+                   accounts=tuple(account.number for account in accounts))
+
+    def mask(self, text: str) -> str:
+        for email in self.emails:
+            local, _, domain = email.rpartition("@")
+            text = re.sub(rf"(?<![\w.%+-]){re.escape(local)}\s*@\s*{re.escape(domain)}"
+                          r"(?![\w-])", "<email>", text, flags=re.IGNORECASE)
+        digits = re.sub(r"\D", "", self.phone or "")
+        if len(digits) >= _PHONE_TAIL + 1:
+            prefix = rf"(?:[+(]{_INSIDE_NUMBER})?(?:\d{_INSIDE_NUMBER}){{0,{_PHONE_PREFIX_DIGITS}}}"
+            text = re.sub(rf"(?<![\d+]){prefix}{_spread(digits[-_PHONE_TAIL:])}(?!\d)",
+                          "<phone>", text)
+        # Longest first: one account's number may end another's.
+        for number in sorted(set(self.accounts), key=len, reverse=True):
+            core = number.lstrip("0")
+            if len(core) < _OWN_DIGITS_MIN or not core.isdigit():
+                continue
+            zeros = len(number) - len(core)
+            # Leading zeros may be left out: some suppliers accept the number without them.
+            pattern = rf"(?<!\d)(?:0{_INSIDE_NUMBER}){{0,{zeros}}}{_spread(core)}(?!\d)"
+            text = re.sub(pattern, mask_account(number), text)
+        return text
+
+
+def validate_description(raw: str, personal: PersonalData | None = None) -> str:
     """The ticket's text as stored: cleaned, length-checked, and free of personal data."""
     text = clean_text(raw)
     if len(text) < TICKET_TEXT_MIN:
         raise DescriptionTooShort
     if len(text) > TICKET_TEXT_MAX:
         raise DescriptionTooLong(len(text))
-    return scrub(text)
+    return scrub(personal.mask(text) if personal is not None else text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +195,27 @@ class SupportService:
 
     # --- the user's side ----------------------------------------------------------------
 
+    async def personal_data(self, user: User) -> PersonalData:
+        return PersonalData.of(user, await self.accounts.for_user(user.id))
+
+    def zone_of(self, account: LinkedAccount | None) -> str:
+        """The time zone a ticket's times are shown in: its account's supplier's, else the
+        bot's DEFAULT_TIMEZONE (the same for the user and for the support chat)."""
+        supplier = self.app.catalog.get(account.supplier_code) if account is not None else None
+        return supplier.timezone if supplier is not None else self.app.settings.default_timezone
+
+    async def ticket_zone(self, ticket: SupportTicket) -> str:
+        account = (await self.accounts.get(ticket.user_id, ticket.account_id)
+                   if ticket.account_id is not None else None)
+        return self.zone_of(account)
+
+    async def ticket_zones(self, user_id: int, tickets: Iterable[SupportTicket]
+                           ) -> dict[int, str]:
+        """`ticket_zone` of each of the user's tickets, with one query."""
+        accounts = {a.id: a for a in await self.accounts.for_user(user_id)}
+        return {t.id: self.zone_of(accounts.get(t.account_id) if t.account_id else None)
+                for t in tickets}
+
     async def open_ticket(self, user_id: int, topic: str, text: str,
                           photo_file_id: str | None, account_id: int | None) -> SupportTicket:
         """Store a ticket; `text` as returned by `validate_description`. An account that is
@@ -160,7 +241,9 @@ class SupportService:
         return ticket
 
     async def add_user_message(self, user_id: int, ticket_id: int, raw: str,
-                               photo_file_id: str | None) -> tuple[SupportTicket, TicketMessage]:
+                               photo_file_id: str | None,
+                               personal: PersonalData | None = None
+                               ) -> tuple[SupportTicket, TicketMessage]:
         """The user's answer in an open ticket's thread (text may be empty with a photo)."""
         ticket = await self.ticket_for(user_id, ticket_id)
         if not ticket.is_open:
@@ -171,7 +254,8 @@ class SupportService:
         if not text and photo_file_id is None:
             raise DescriptionTooShort
         message = await self.repo.add_message(
-            ticket_id=ticket.id, author=TicketAuthor.USER.value, text=scrub(text),
+            ticket_id=ticket.id, author=TicketAuthor.USER.value,
+            text=scrub(personal.mask(text) if personal is not None else text),
             photo_file_id=photo_file_id, support_chat_id=None, support_message_id=None,
             at=self.app.clock())
         return ticket, message

@@ -9,17 +9,56 @@ from bot.db.models import User
 from bot.db.repositories.users import UserRepository
 from bot.services.errors import ForeignContact, InvalidEmail, InvalidPhone
 
+# Letters and digits of any script are allowed in the local part (RFC 6531: иван@почта.рф)
+# and in domain labels (IDN); the TLD is letters, or a punycode label (xn--p1ai = рф).
+_ATOM = r"[\w!#$%&'*+/=?^`{|}~-]+"
+_LABEL = r"[^\W_](?:[\w-]{0,61}[^\W_])?"
 EMAIL_RE = re.compile(
-    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
+    rf"^{_ATOM}(?:\.{_ATOM})*@(?:{_LABEL}\.)+(?:xn--[a-z0-9-]{{1,59}}|[^\W\d_]{{2,63}})$"
 )
+# How the stored domain must look once converted: ASCII labels only.
+_ASCII_DOMAIN_RE = re.compile(r"^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+"
+                              r"(?:xn--[a-z0-9-]{1,59}|[a-z]{2,63})$")
 
 
 def normalize_email(raw: str) -> str:
+    """The address as stored: lower case, the domain in its ASCII (punycode) form.
+
+    Why punycode: it is the one spelling of a domain that every mail server, billing system
+    and database column takes, and «ivan@почта.рф» and «ivan@xn--80a1acny.xn--p1ai» are then
+    the same stored address. The local part stays as typed (lower-cased): it has no ASCII
+    form. Users see the domain decoded back (`display_email`, `mask_email`). The converter is
+    Python's built-in "idna" codec; a label it cannot convert (or an xn-- label that is not
+    valid punycode) is not an address.
+    """
     email = raw.strip().lower()
     if len(email) > 254 or not EMAIL_RE.match(email):
         raise InvalidEmail(raw)
+    local, _, domain = email.rpartition("@")
+    try:
+        ascii_domain = domain.encode("idna").decode("ascii")
+        # Decoding checks the punycode labels the user typed or the codec produced.
+        ascii_domain.encode("ascii").decode("idna")
+    except UnicodeError:
+        raise InvalidEmail(raw) from None
+    email = f"{local}@{ascii_domain.lower()}"
+    if len(email) > 254 or not _ASCII_DOMAIN_RE.match(ascii_domain.lower()):
+        raise InvalidEmail(raw)
     return email
+
+
+def display_email(email: str) -> str:
+    """A stored address as people read it: the punycode domain decoded (ivan@почта.рф)."""
+    local, _, domain = email.rpartition("@")
+    try:
+        return f"{local}@{domain.encode('ascii').decode('idna')}"
+    except UnicodeError:
+        return email
+
+
+def email_forms(email: str) -> tuple[str, ...]:
+    """The spellings a user may type their stored address in: ASCII and Unicode domain."""
+    return tuple(dict.fromkeys((email, display_email(email))))
 
 
 def normalize_phone(raw: str) -> str:
@@ -36,7 +75,7 @@ def mask_phone(phone: str) -> str:
 
 
 def mask_email(email: str) -> str:
-    local, _, domain = email.partition("@")
+    local, _, domain = display_email(email).rpartition("@")
     return f"{local[:1]}•••@{domain}"
 
 

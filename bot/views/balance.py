@@ -34,7 +34,7 @@ from bot.billing.models import (
 )
 from bot.db.models_accounts import LinkedAccount
 from bot.i18n import fmt_date, fmt_money, fmt_number, fmt_period
-from bot.services.accounts import account_title, masked_number
+from bot.services.accounts import account_title, masked_number, unit_name
 from bot.suppliers.models import Supplier
 
 __all__ = [
@@ -90,9 +90,11 @@ def supplier_name(account: LinkedAccount, supplier: Supplier | None, lang: str) 
 
 
 def _heading(icon: str, account: LinkedAccount, supplier: Supplier | None, lang: str) -> str:
-    """«💰 <b>Дом</b>», the supplier when the title is an alias, the masked number."""
+    """«💰 <b>Дом</b>» (with the management unit, if any), the supplier when the title is an
+    alias, the masked number."""
     name = supplier_name(account, supplier, lang)
-    lines = [f"{icon} <b>{_q(account_title(account, name))}</b>"]
+    title = account_title(account, name, unit_name(account, supplier, lang))
+    lines = [f"{icon} <b>{_q(title)}</b>"]
     if account.alias:
         lines.append(_("Supplier: {supplier}").format(supplier=_q(name)))
     lines.append(_("Account: <code>{number}</code>").format(number=masked_number(account)))
@@ -105,6 +107,9 @@ def _history_heading(icon: str, title: str, account: LinkedAccount, supplier: Su
     `title` is HTML already."""
     name = supplier_name(account, supplier, lang)
     whose = f"{_q(account.alias)} · {_q(name)}" if account.alias else _q(name)
+    unit = unit_name(account, supplier, lang)
+    if unit:
+        whose += f" · {_q(unit)}"
     number = _("Account: <code>{number}</code>").format(number=masked_number(account))
     return f"{icon} {title}\n{whose}\n{number}"
 
@@ -283,8 +288,13 @@ def _tariff(value: Decimal, lang: str) -> str:
     return format_decimal(value, format="#,##0.00##", locale=lang) + "\xa0₽"
 
 
+# How billing systems write cubic metres; shown in the user's language.
+_CUBIC_METRES = frozenset({"м³", "м3", "куб.м", "куб. м", "m³", "m3"})
+
+
 def _volume(value: Decimal, unit: str, lang: str) -> str:
-    return f"{fmt_number(value, lang)} {_q(unit, _UNIT_MAX)}"
+    shown = _("m³") if unit.strip().lower() in _CUBIC_METRES else unit
+    return f"{fmt_number(value, lang)} {_q(shown, _UNIT_MAX)}"
 
 
 def _charge_line(charge: Charge, lang: str) -> str:

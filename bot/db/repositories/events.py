@@ -21,7 +21,10 @@ class EventLogRepository:
         if not records:
             return
         rows = [{c: r.get(c) for c in COLUMNS} for r in records]
-        await self.session.execute(insert(EventRecord), rows)
+        # render_nulls: the ORM's bulk insert otherwise leaves out None values, and so splits
+        # a batch into one statement per distinct set of filled columns.
+        await self.session.execute(insert(EventRecord).execution_options(render_nulls=True),
+                                   rows)
         await self.session.commit()
 
     async def for_user(self, user_id: int, since: datetime, limit: int = 500) -> list[EventRecord]:

@@ -10,6 +10,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.db.models import User
 from bot.db.models_readings import OutboxStatus, QueuedReading
@@ -17,6 +18,11 @@ from bot.db.models_readings import OutboxStatus, QueuedReading
 _QUEUED = OutboxStatus.QUEUED.value
 _SENDING = OutboxStatus.SENDING.value
 _FINAL = (OutboxStatus.ACCEPTED.value, OutboxStatus.REJECTED.value, OutboxStatus.FAILED.value)
+
+
+def claim_token() -> str:
+    """A new claim's token: the attempt's outcome is recorded only with it."""
+    return uuid.uuid4().hex
 
 
 def _changed(result: Any) -> int:
@@ -105,7 +111,7 @@ class OutboxRepository:
         Compare-and-set: of two processes, exactly one UPDATE matches. Returns the claim
         token that the attempt's outcome must present, or None when the row was not free.
         """
-        token = uuid.uuid4().hex
+        token = claim_token()
         free = QueuedReading.status == _QUEUED
         if not queued_only:
             free = or_(free, and_(QueuedReading.status == _SENDING,
@@ -121,15 +127,26 @@ class OutboxRepository:
 
     async def _finish(self, item_id: int, token: str, **values: Any) -> bool:
         """Apply an attempt's outcome if the claim is still ours; False if another process
-        took the row over meanwhile (its own attempt will tell the same story)."""
+        took the row over meanwhile (its own attempt will tell the same story).
+
+        When it applies, the row's object in this session (if loaded) gets the same values,
+        so the caller has the row as it now is without reading it back."""
+        values["claim_token"] = None
         result = await self.session.execute(
             update(QueuedReading)
             .where(QueuedReading.id == item_id, QueuedReading.status == _SENDING,
                    QueuedReading.claim_token == token)
-            .values(claim_token=None, **values)
+            .values(**values)
+            .execution_options(synchronize_session=False)
         )
         await self.session.commit()
-        return _changed(result) == 1
+        if _changed(result) != 1:
+            return False
+        item = self.session.identity_map.get(self.session.identity_key(QueuedReading, item_id))
+        if isinstance(item, QueuedReading):
+            for name, value in values.items():
+                set_committed_value(item, name, value)
+        return True
 
     async def accept(self, item_id: int, token: str, *, reference: str, billing_state: str,
                      accepted_at: datetime, now: datetime, notified: bool) -> bool:
