@@ -8,7 +8,6 @@ Rows older than the retention period are purged once an hour.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -18,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.background import cancel_and_wait
+from bot.background import cancel_and_wait, wait_event
 from bot.db.models_events import EventRecord
 from bot.db.repositories.events import EventLogRepository
 from bot.logs import scrub
@@ -55,8 +54,7 @@ class EventStore:
 
     async def _run(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.flush_interval)
+            await wait_event(self._wake, self.flush_interval)
             self._wake.clear()
             try:
                 await self.flush()

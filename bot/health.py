@@ -54,7 +54,8 @@ class HealthCheck:
 
     async def _probe(self, name: str, check: Callable[[], Awaitable[None]]) -> str:
         try:
-            await asyncio.wait_for(check(), self.timeout)
+            async with asyncio.timeout(self.timeout):
+                await check()
         except TimeoutError:
             logger.warning("health: %s did not answer within %g s", name, self.timeout)
             return "timeout"

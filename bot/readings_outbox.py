@@ -18,7 +18,6 @@ piece of news is sent once. The texts live here because both the worker and the 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Callable, Sequence
@@ -38,6 +37,7 @@ from aiogram.exceptions import (
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
+from bot.background import cancel_and_wait, wait_event, wait_task
 from bot.context import AppContext
 from bot.db.models_readings import OutboxStatus, QueuedReading
 from bot.db.repositories.readings import OutboxRepository
@@ -229,10 +229,9 @@ class ReadingsOutboxWorker:
             return
         # A round in the middle of a billing call gets a moment to finish; cut off, its
         # reading stays claimed and is taken over after `stale_after`, with the same key.
-        try:
-            await asyncio.wait_for(task, timeout=10)
-        except TimeoutError:
+        if not await wait_task(task, 10):
             log.warning("readings outbox stopped in the middle of a round")
+        await cancel_and_wait(task)
 
     async def _loop(self) -> None:
         while not self._stopping.is_set():
@@ -240,8 +239,7 @@ class ReadingsOutboxWorker:
                 await self.run_once()
             except Exception:
                 log.exception("readings outbox round failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.interval)
+            await wait_event(self._stopping, self.interval)
 
     def _now(self) -> datetime:
         now = self.app.clock()

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from datetime import time as time_of_day
 from typing import Any
 
 import pytest
@@ -24,8 +25,10 @@ from sqlalchemy import func, select
 
 from bot.app import create_bot
 from bot.billing.demo import DemoAccountEntry
+from bot.billing.models import ReadingSubmission
 from bot.db.models import User
 from bot.db.models_accounts import LinkedAccount
+from bot.db.models_readings import QueuedReading
 from bot.db.models_reminders import ReminderDelivery, ReminderPrefs, ReminderSettingsRow
 from bot.db.repositories.reminders import ReminderRepository
 from bot.reminders.content import ReminderContent
@@ -317,6 +320,66 @@ async def test_turned_off_after_planning_is_skipped(world: World) -> None:
 
 
 # --- what the billing system decides ----------------------------------------------------------
+
+
+async def test_readings_reminder_only_while_a_meter_still_needs_its_reading(world: World
+                                                                            ) -> None:
+    """No reminder for an account without meters, nor once every meter has this period's
+    reading (sent elsewhere, or through the bot and still on its way); a two-meter account
+    with one meter done is still reminded."""
+    w = world
+    moscow = {e.kind: e for e in await demo_entries(w, "mrg_moscow")}
+    house, two = moscow["house"], moscow["two_meters"]
+    kaluga = {e.kind: e for e in await demo_entries(w, "mrg_kaluga")}
+    flat_user, house_user, two_user = FIRST_USER, FIRST_USER + 1, FIRST_USER + 2
+    await add_user(w, flat_user, [kaluga["no_meters"]])
+    await add_user(w, house_user, [house])
+    (two_id,) = await add_user(w, two_user, [two])
+    moscow_billing = w.app.billing.for_supplier("mrg_moscow")
+
+    async def submit(entry: DemoAccountEntry, meter: int) -> None:
+        last = entry.meters[meter].last
+        assert last is not None
+        await moscow_billing.submit_reading(entry.ref, ReadingSubmission(
+            meter_id=entry.meters[meter].id, values=(last.values[0] + 12,),
+            idempotency_key=f"elsewhere-{entry.number}-{meter}-{w.clock():%Y%m}",
+            submitted_at=w.clock()))
+
+    # The house's reading came through the supplier's web cabinet; one of two meters too.
+    await submit(house, 0)
+    await submit(two, 0)
+    kaluga_zone = w.app.catalog.get("mrg_kaluga").zone
+    kaluga_start = w.app.catalog.get("mrg_kaluga").readings.window.bounds(2026, 11)[0]
+    kaluga_moment = datetime.combine(kaluga_start, time_of_day(10), kaluga_zone).astimezone(UTC)
+    await w.enqueue(MOSCOW_READINGS)
+    await w.enqueue(kaluga_moment)
+    w.clock.jump(max(kaluga_moment - MOSCOW_READINGS, timedelta(0)))
+    await w.sender().drain()
+    rows = {r.user_id: (r.status, r.reason) for r in await w.rows()}
+    assert rows == {flat_user: ("skipped", "no_meters"),
+                    house_user: ("skipped", "submitted"), two_user: ("sent", None)}
+    assert w.sent() == {two_user: 1}
+
+    # Next month the second meter's reading is in the bot's outbox, waiting for the billing
+    # system, and the first one went through the cabinet again: nothing to remind of.
+    december = MOSCOW_READINGS.replace(month=12)
+    w.clock.jump(december - w.clock())
+    await submit(two, 0)
+    async with w.app.session_factory() as session:
+        session.add(QueuedReading(
+            user_id=two_user, account_id=two_id, supplier_code=two.supplier_code,
+            number=two.number, unit=two.unit_code, meter_id=two.meters[1].id,
+            meter_serial=two.meters[1].serial, zones="total", values="100", period="2026-12",
+            idempotency_key="queued-december", status="queued",
+            next_attempt_at=december + timedelta(hours=1)))
+        await session.commit()
+    await w.enqueue(december)
+    await w.sender().drain(wait_for_retries=5)  # the chat had a message a moment ago
+    december = {r.user_id: (r.status, r.reason) for r in await w.rows()
+                if r.period == "2026-12"}
+    assert december == {flat_user: ("skipped", "no_meters"), house_user: ("sent", None),
+                        two_user: ("skipped", "submitted")}
+    assert w.sent() == {two_user: 1, house_user: 1}
 
 
 async def test_payment_reminder_amount_skip_and_due_day(world: World) -> None:

@@ -15,6 +15,7 @@ from aiogram.dispatcher.event.handler import HandlerObject
 from aiogram.fsm.context import FSMContext
 from aiogram.types import TelegramObject, Update
 
+from bot.background import wait_event
 from bot.fsm_storage.tracked import TrackedState
 
 logger = logging.getLogger("bot.events")
@@ -51,11 +52,7 @@ class InFlight:
             self._idle.set()
 
     async def drain(self, timeout: float) -> bool:
-        try:
-            await asyncio.wait_for(self._idle.wait(), timeout)
-        except TimeoutError:
-            return False
-        return True
+        return await wait_event(self._idle, timeout)
 
 
 def handler_name(handler: HandlerObject) -> str:

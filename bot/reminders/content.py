@@ -7,7 +7,9 @@ Two kinds ask the billing system first, because its answer changes what to do:
   date does not wait for the supplier's system to come back);
 - a new-receipt notice waits until the receipt is really there: the bot asks once a day from
   the 1st of the month to the 10th, then gives up (skipped, "no_receipt").
-Readings reminders need nothing but the catalog.
+- a readings reminder is skipped for an account without meters ("no_meters") and once every
+  meter has this period's reading, sent through the bot or elsewhere ("submitted"); when the
+  billing system does not answer in time it goes out anyway (the window does not wait).
 """
 
 from __future__ import annotations
@@ -22,11 +24,13 @@ from aiogram import html
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.i18n import I18n, ngettext
 from aiogram.utils.i18n import gettext as _
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.billing.errors import BillingError
-from bot.billing.models import AccountRef, Balance, Period
+from bot.billing.models import AccountRef, Balance, Period, ReadingSource, ReadingState
 from bot.context import AppContext
 from bot.db.models_accounts import LinkedAccount
+from bot.db.repositories.readings import OutboxRepository
 from bot.db.repositories.reminders import ReadyDelivery, ReminderRepository
 from bot.i18n import LANGUAGES, fmt_date, fmt_money, fmt_period
 from bot.keyboards.reminders import reminder_keyboard
@@ -107,6 +111,10 @@ class ReminderContent:
                         and balance.due_date.day != settings.due_day):
                     await repo.learn_due_day(account.id, balance.due_date.day,
                                              settings_values(settings, now))
+            elif kind is ReminderKind.READINGS:
+                settled = await self._readings_settled(session, account, ref, period)
+                if settled is not None:
+                    return Skip(settled)
             elif kind is ReminderKind.RECEIPT:
                 waiting = await self._receipt_wait(ref, period, row, now)
                 if waiting is not None:
@@ -123,6 +131,30 @@ class ReminderContent:
             logger.info("payment reminder without the amount: billing %s: %s",
                         ref.supplier_code, type(exc).__name__)
             return None
+
+    async def _readings_settled(self, session: AsyncSession, account: LinkedAccount,
+                                ref: AccountRef, period: Period) -> str | None:
+        """Why a readings reminder has nothing to ask, or None when it has (or when the
+        billing system cannot tell in time)."""
+        try:
+            connector = self.app.billing.for_supplier(ref.supplier_code)
+            meters = await asyncio.wait_for(connector.get_meters(ref), self.billing_wait)
+            if not meters:
+                return "no_meters"
+            done = await OutboxRepository(session).meters_submitted(account.id, str(period))
+            for meter in meters:
+                if meter.id in done:
+                    continue
+                records = await asyncio.wait_for(
+                    connector.get_readings(ref, meter.id, period, period), self.billing_wait)
+                if not any(r.period == period and r.source is ReadingSource.SUBSCRIBER
+                           and r.state is not ReadingState.REJECTED for r in records):
+                    return None
+        except (BillingError, TimeoutError) as exc:
+            logger.info("readings reminder sent unchecked: billing %s: %s",
+                        ref.supplier_code, type(exc).__name__)
+            return None
+        return "submitted"
 
     async def _receipt_wait(self, ref: AccountRef, period: Period, row: ReadyDelivery,
                             now: datetime) -> Defer | Skip | None:

@@ -46,6 +46,7 @@ from aiogram.exceptions import (
     TelegramServerError,
 )
 
+from bot.background import wait_event
 from bot.context import AppContext
 from bot.db.repositories.reminders import ReadyDelivery, ReminderRepository
 from bot.metrics import Metrics
@@ -328,5 +329,4 @@ async def run_until_stopped(sender: Sender, wake: asyncio.Event, *,
         except Exception:
             logger.exception("reminders sender failed; retrying in %ss", poll)
         wake.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), poll)
+        await wait_event(wake, poll)

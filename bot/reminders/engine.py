@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from aiogram import Bot
 
-from bot.background import cancel_and_wait
+from bot.background import cancel_and_wait, wait_task
 from bot.reminders.content import ReminderContent
 from bot.reminders.delivery import Sender, run_until_stopped
 from bot.reminders.leader import DEFAULT_KEY, LeaderElection
@@ -89,8 +89,6 @@ class ReminderEngine:
         self._wake.set()
         if task is not None:
             # The loop ends after the sends in flight; bounded so shutdown cannot hang on it.
-            try:
-                await asyncio.wait_for(task, self.runtime.settings.shutdown_timeout)
-            except TimeoutError:
+            if not await wait_task(task, self.runtime.settings.shutdown_timeout):
                 logger.warning("reminders sender still busy at shutdown: cancelled")
-                await cancel_and_wait(task)
+            await cancel_and_wait(task)

@@ -57,6 +57,15 @@ class OutboxRepository:
             .execution_options(populate_existing=True)
         )
 
+    async def meters_submitted(self, account_id: int, period: str) -> set[str]:
+        """Meters of the account with a reading for `period` sent or on its way (whoever of
+        the account's users sent it): a readings reminder for them has nothing to ask."""
+        rows = await self.session.scalars(
+            select(QueuedReading.meter_id).distinct()
+            .where(QueuedReading.account_id == account_id, QueuedReading.period == period,
+                   QueuedReading.status.in_((_QUEUED, _SENDING, OutboxStatus.ACCEPTED.value))))
+        return set(rows)
+
     async def due(self, now: datetime, stale_before: datetime, limit: int) -> list[int]:
         """Ids worth an attempt now: queued ones whose time has come, and claims abandoned
         by a process that died (or hung) before `stale_before`."""
