@@ -25,9 +25,16 @@ from bot.keyboards.common import (
 from bot.keyboards.linking import link_offer_keyboard
 from bot.services import Services
 from bot.services.errors import ForeignContact, InvalidEmail, InvalidPhone
-from bot.services.users import mask_email, mask_phone
+from bot.services.users import RegistrationStep, mask_email, mask_phone, registration_step
 from fsm.registration import RegistrationData, RegistrationStates
 from handlers.deeplinks import follow_deep_link
+
+STEP_STATES = {
+    RegistrationStep.LANGUAGE: RegistrationStates.language,
+    RegistrationStep.CONSENT: RegistrationStates.consent,
+    RegistrationStep.PHONE: RegistrationStates.phone,
+    RegistrationStep.EMAIL: RegistrationStates.email,
+}
 
 
 async def ask_language(message: Message, current: str) -> None:
@@ -130,6 +137,14 @@ def build_router() -> Router:
                 data = await RegistrationData.load(state)
                 data.payload = payload
                 await data.save(state)
+            await message.answer(_("Let's continue where we left off."))
+            await resume_registration(message, state, user, config)
+            return
+        step = registration_step(user)
+        if step is not RegistrationStep.LANGUAGE:
+            # Cancelled midway (or consent refused) earlier: what was given is kept.
+            await state.set_state(STEP_STATES[step])
+            await RegistrationData(payload=payload).save(state)
             await message.answer(_("Let's continue where we left off."))
             await resume_registration(message, state, user, config)
             return

@@ -192,7 +192,30 @@ async def test_cancel_midway_then_start_again(bot_env: Any) -> None:
     state = await env.dp.fsm.get_context(env.bot, client.user.id, client.user.id).get_state()
     assert state is None
     await client.send("/start")
-    assert "Выберите язык" in client.last_text()
+    # What was given is kept: the language and the consent; the phone is asked next.
+    assert "Продолжим с того места" in client.texts()[-2]
+    assert "Поделитесь номером телефона" in client.last_text()
+    await client.share_contact(PHONE)
+    await client.send("/cancel")  # at the optional e-mail step, this time
+    await client.send("/start")
+    assert "Продолжим с того места" in client.texts()[-2]
+    assert "e-mail" in client.last_text()
+    await client.click("Пропустить ➡️")
+    assert "Регистрация завершена" in client.texts()[-2]
+    user = await get_user(env, client.user.id)
+    assert user is not None and user.is_registered and user.phone == PHONE
+
+
+async def test_start_after_refusing_consent_asks_for_consent_again(bot_env: Any) -> None:
+    env = await bot_env()
+    client = env.client(language_code="ru")
+    await client.send("/start")
+    await client.click("🇬🇧 English")
+    await client.click("✖️ Decline")
+    await client.send("/start")  # changed their mind: the language is remembered
+    assert "Consent to personal data processing" in client.last_text()
+    await client.click("✅ I agree")
+    assert "phone" in client.last_text()
 
 
 async def test_start_when_registered_asks_nothing(bot_env: Any) -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -77,6 +78,25 @@ def mask_phone(phone: str) -> str:
 def mask_email(email: str) -> str:
     local, _, domain = display_email(email).rpartition("@")
     return f"{local[:1]}•••@{domain}"
+
+
+class RegistrationStep(StrEnum):
+    LANGUAGE = "language"
+    CONSENT = "consent"
+    PHONE = "phone"
+    EMAIL = "email"
+
+
+def registration_step(user: User | None) -> RegistrationStep:
+    """Where an unfinished registration goes on from, by what is stored: a /cancel or a
+    refused consent clears the conversation, not what the user already gave."""
+    if user is None:
+        return RegistrationStep.LANGUAGE
+    if user.consent_at is None:
+        return RegistrationStep.CONSENT
+    if user.phone is None:
+        return RegistrationStep.PHONE
+    return RegistrationStep.EMAIL
 
 
 class UserService:
