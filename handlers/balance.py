@@ -82,12 +82,13 @@ def failure_view(fetched: Fetched[T], lang: str, retry_data: str
             retry_keyboard(retry_data))
 
 
-def card_view(fetched: Fetched[Balance], lang: str, *, switch: bool
+def card_view(services: Services, fetched: Fetched[Balance], lang: str, *, switch: bool
               ) -> tuple[str, InlineKeyboardMarkup]:
     account = fetched.account
     if fetched.value is None:
         return failure_view(fetched, lang, BalanceCB(action="open", id=account.id).pack())
-    return (balance_card_text(account, fetched.supplier, fetched.value, lang),
+    overdue = services.balance.overdue(account, fetched.value)
+    return (balance_card_text(account, fetched.supplier, fetched.value, lang, overdue=overdue),
             balance_card_keyboard(account, switch=switch))
 
 
@@ -99,7 +100,7 @@ def no_accounts_text() -> str:
 async def _card(services: Services, user: User, account: LinkedAccount, several: bool
                 ) -> tuple[str, InlineKeyboardMarkup]:
     fetched = await services.balance.balance(account)
-    return card_view(fetched, user.language, switch=several)
+    return card_view(services, fetched, user.language, switch=several)
 
 
 async def show_balance(message: Message, services: Services, user: User,
@@ -125,7 +126,7 @@ async def show_all(message: Message, services: Services, user: User) -> None:
         await message.answer(no_accounts_text(), reply_markup=no_accounts_keyboard())
         return
     for fetched in await services.balance.balances(accounts):
-        text, markup = card_view(fetched, user.language, switch=False)
+        text, markup = card_view(services, fetched, user.language, switch=False)
         await _send_patiently(message, text, markup)
 
 

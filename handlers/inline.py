@@ -119,7 +119,8 @@ def build_router() -> Router:
             title = services.accounts.title(account, lang)
             number = masked_number(account)
             if item.value is not None:
-                card = balance_card_text(account, item.supplier, item.value, lang)
+                card = balance_card_text(account, item.supplier, item.value, lang,
+                                         overdue=services.balance.overdue(account, item.value))
                 description = f"{_summary(item.value, lang)} · {number}"
             elif item.failure is Failure.NOT_FOUND:
                 card = not_found_card(title, supplier_name, number)

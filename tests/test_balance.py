@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 
@@ -20,8 +20,10 @@ from bot.db.models_accounts import LinkedAccount
 from bot.i18n import create_i18n, fmt_date, fmt_money, fmt_period
 from bot.keyboards.accounts import account_feature_buttons
 from bot.keyboards.balance import balance_buttons
+from bot.services.balance import is_overdue
 from bot.views.balance import balance_card_text
 from tests.test_linking import (
+    Clock,
     buttons,
     demo,
     entries,
@@ -78,8 +80,19 @@ async def link_three(env: Any, client: Any) -> dict[str, Linked]:
     return {key: Linked(entry, rows[entry.number]) for key, entry in chosen.items()}
 
 
-def expected_lines(balance: Balance, lang: str) -> list[str]:
-    """The card's figures as the connector gives them, worded by sign."""
+def supplier_today(env: Any, code: str) -> date:
+    supplier = env.runtime.app.catalog.get(code)
+    return env.runtime.app.clock().astimezone(supplier.zone).date()  # type: ignore[no-any-return]
+
+
+def overdue_line(due: date, lang: str) -> str:
+    return ("⚠️ <b>Просрочено:</b> оплатить нужно было до " if lang == "ru"
+            else "⚠️ <b>Overdue:</b> payment was due by ") + fmt_date(due, lang)
+
+
+def expected_lines(balance: Balance, lang: str, today: date) -> list[str]:
+    """The card's figures as the connector gives them, worded by sign; a debt past its due
+    date (`today`: the supplier's) flagged instead of «Pay by»."""
     ru = lang == "ru"
     money = lambda value: fmt_money(value, lang)  # noqa: E731
     lines = [("Период: " if ru else "Period: ")
@@ -97,7 +110,9 @@ def expected_lines(balance: Balance, lang: str) -> list[str]:
                       else "Overpayment at the start of the period: ") + money(-balance.opening))
     if balance.closing > 0:
         lines.append(("К оплате: " if ru else "Amount due: ") + money(balance.closing))
-        if balance.due_date is not None:
+        if balance.due_date is not None and today > balance.due_date:
+            lines.append(overdue_line(balance.due_date, lang))
+        elif balance.due_date is not None:
             lines.append(("Оплатить до " if ru else "Pay by ") + fmt_date(balance.due_date, lang))
     elif balance.closing < 0:
         lines.append(("Переплата: " if ru else "Overpayment: ") + money(-balance.closing))
@@ -124,7 +139,7 @@ async def test_cards_match_the_demo_billing(bot_env: Any, lang: str) -> None:
     balance = await connector.get_balance(debt.entry.ref)
     assert balance.closing == debt.entry.balance_due > 0
     card = client.last_text()
-    for line in expected_lines(balance, lang):
+    for line in expected_lines(balance, lang, supplier_today(env, "mrg_perm")):
         assert line in card, (line, card)
     assert f"<code>•••• {debt.entry.number[-4:]}</code>" in card
     assert debt.entry.number not in card
@@ -146,7 +161,8 @@ async def test_cards_match_the_demo_billing(bot_env: Any, lang: str) -> None:
         assert balance.closing == item.entry.balance_due
         assert message.text is not None
         assert f"•••• {item.entry.number[-4:]}" in message.text
-        for line in expected_lines(balance, lang):
+        today = supplier_today(env, item.entry.ref.supplier_code)
+        for line in expected_lines(balance, lang, today):
             assert line in message.text, (key, line, message.text)
         # Each card of «all» has its histories, and no switch row (every card is there).
         assert buttons(message)[:3] == [labels["payments"], labels["charges"], labels["details"]]
@@ -175,7 +191,7 @@ async def test_the_wording_of_each_sign_and_babel_money() -> None:
                             address_masked="y")
     over = Balance(Period(2019, 8), Decimal("-142.39"), Decimal("97.67"), Decimal("0"),
                    Decimal("500.00"), Decimal("-544.72"), None)
-    text = balance_card_text(account, None, over, "ru")
+    text = balance_card_text(account, None, over, "ru", overdue=False)
     assert "💰 <b>Дача &lt;мамы&gt;</b>" in text
     assert "Поставщик: sevgas" in text
     assert "<code>•••• 4567</code>" in text and "001234567" not in text
@@ -188,18 +204,86 @@ async def test_the_wording_of_each_sign_and_babel_money() -> None:
     assert "Оплатить до" not in text
     debt = Balance(Period(2026, 11), Decimal("0"), Decimal("1956.85"), Decimal("-12.5"),
                    Decimal("0"), Decimal("1956.85"), date(2026, 12, 10))
-    text = balance_card_text(account, None, debt, "ru")
+    text = balance_card_text(account, None, debt, "ru", overdue=False)
     assert "<b>К оплате: 1\xa0956,85\xa0₽</b>" in text
     assert "Перерасчёт: −12,50\xa0₽" in text
     assert "На начало периода: 0,00\xa0₽" in text
     assert "Оплатить до 10 декабря 2026" in text
-    text = balance_card_text(account, None, debt, "en")
+    assert "Просрочено" not in text
+    text = balance_card_text(account, None, debt, "en", overdue=False)
     assert "<b>Amount due: 1,956.85\xa0₽</b>" in text and "Pay by December 10, 2026" in text
+    assert "Overdue" not in text
+    # Past the due date: flagged, the amount due still there, no «pay by» in the past.
+    late = balance_card_text(account, None, debt, "ru", overdue=True)
+    assert "<b>К оплате: 1\xa0956,85\xa0₽</b>" in late
+    assert "⚠️ <b>Просрочено:</b> оплатить нужно было до 10 декабря 2026" in late
+    assert "Оплатить до" not in late
+    late = balance_card_text(account, None, debt, "en", overdue=True)
+    assert "<b>Amount due: 1,956.85\xa0₽</b>" in late
+    assert "⚠️ <b>Overdue:</b> payment was due by December 10, 2026" in late
+    assert "Pay by" not in late
     settled = Balance(Period(2026, 11), Decimal("10"), Decimal("0"), Decimal("0"),
                       Decimal("10"), Decimal("0.00"), None)
-    assert "<b>Задолженности нет</b>" in balance_card_text(account, None, settled, "ru")
-    assert "<b>No debt</b>" in balance_card_text(account, None, settled, "en")
+    assert "<b>Задолженности нет</b>" in balance_card_text(account, None, settled, "ru",
+                                                          overdue=False)
+    assert "<b>No debt</b>" in balance_card_text(account, None, settled, "en", overdue=False)
     assert utf16(text) < TELEGRAM_LIMIT
+
+
+def test_overdue_only_when_owed_and_past_the_due_date() -> None:
+    def balance(closing: str, due: date | None) -> Balance:
+        return Balance(Period(2026, 11), Decimal(0), Decimal(closing), Decimal(0), Decimal(0),
+                       Decimal(closing), due)
+
+    due = date(2026, 12, 10)
+    assert not is_overdue(balance("100.00", due), date(2026, 12, 9))
+    assert not is_overdue(balance("100.00", due), due)  # the due date itself is on time
+    assert is_overdue(balance("100.00", due), date(2026, 12, 11))
+    assert is_overdue(balance("0.01", due), date(2027, 3, 1))
+    assert not is_overdue(balance("0.00", due), date(2026, 12, 11))
+    assert not is_overdue(balance("-50.00", due), date(2026, 12, 11))
+    assert not is_overdue(balance("100.00", None), date(2026, 12, 11))
+
+
+@pytest.mark.parametrize("lang", ["ru", "en"])
+async def test_overdue_debt_is_flagged_after_the_due_date(bot_env: Any, lang: str) -> None:
+    """By the app clock, in the supplier's time zone (Perm, UTC+5): the debt turns overdue at
+    the supplier's midnight after the due date, not at UTC's. An overpayment never is."""
+    env = await bot_env()
+    clock = Clock(datetime(2025, 3, 1, 9, 0, tzinfo=UTC))
+    env.runtime.app.clock = clock
+    client = env.client(language_code=lang)
+    await register(client, lang)
+    debt = await pick(env, "mrg_perm", "debtor")
+    over = await pick(env, "mrg_kirov", "overpayer")
+    for entry in (debt, over):
+        await link_directly(env, client.user.id, entry)
+    balance = await demo(env).get_balance(debt.ref)
+    due = balance.due_date
+    assert balance.closing > 0 and due is not None and due.month == 3
+    amount = (("К оплате: " if lang == "ru" else "Amount due: ")
+              + fmt_money(balance.closing, lang))
+    pay_by = ("Оплатить до " if lang == "ru" else "Pay by ") + fmt_date(due, lang)
+    flag = "Просрочено" if lang == "ru" else "Overdue"
+
+    # 23:59 of the due date in Perm: still on time.
+    clock.now = datetime.combine(due, time(18, 59), tzinfo=UTC)
+    await client.send("/balance")
+    card = client.last_text()
+    assert amount in card and pay_by in card and flag not in card, card
+
+    # 00:00 the next day in Perm, while still the due date in UTC: overdue.
+    clock.now = datetime.combine(due, time(19, 0), tzinfo=UTC)
+    await client.send("/balance")
+    card = client.last_text()
+    assert amount in card and overdue_line(due, lang) in card, card
+    assert pay_by not in card
+
+    # All cards: the debt flagged, the overpayment not.
+    await client.click(LABELS[lang]["all"])
+    debt_card, over_card = client.texts()[-2:]
+    assert f"•••• {debt.number[-4:]}" in debt_card and overdue_line(due, lang) in debt_card
+    assert f"•••• {over.number[-4:]}" in over_card and flag not in over_card
 
 
 async def test_choosing_another_account(bot_env: Any) -> None:
@@ -249,7 +333,7 @@ async def test_single_account_has_no_switch_row(bot_env: Any) -> None:
         RU["payments"], RU["charges"], RU["details"]]
     assert RU["all"] not in buttons(client.bot_messages()[-1])
     balance = await demo(env).get_balance(entry.ref)
-    for line in expected_lines(balance, "ru"):
+    for line in expected_lines(balance, "ru", supplier_today(env, "mrg_yoshkarola")):
         assert line in client.last_text()
 
 
@@ -280,7 +364,7 @@ async def test_outage_then_retry(bot_env: Any, lang: str) -> None:
     outage_message = client.bot_messages()[-1]
     await client.click(LABELS[lang]["retry"])
     balance = await connector.get_balance(entry.ref)
-    for line in expected_lines(balance, lang):
+    for line in expected_lines(balance, lang, supplier_today(env, "mrg_perm")):
         assert line in client.last_text()
     # The notice itself became the card.
     assert client.bot_messages()[-1].message_id == outage_message.message_id

@@ -218,7 +218,10 @@ async def test_charges_of_the_last_12_months(bot_env: Any, lang: str) -> None:
         positions.append(text.index(label))
         unit = "м³" if lang == "ru" else "m³"  # the billing system writes «м³»
         assert charge.unit == "м³"
-        line = (f"{charge.service}: {fmt_number(charge.volume, lang)} {unit} × ")
+        # The demo bills «Газоснабжение»: English users read its English name.
+        assert charge.service == "Газоснабжение"
+        service = charge.service if lang == "ru" else "Gas supply"
+        line = (f"{service}: {fmt_number(charge.volume, lang)} {unit} × ")
         assert line in text
         assert f"= <b>{fmt_money(charge.amount, lang)}</b>" in text
     assert positions == sorted(positions, reverse=True)  # newest month first
@@ -231,6 +234,45 @@ async def test_charges_of_the_last_12_months(bot_env: Any, lang: str) -> None:
     volume = fmt_number(sum((c.volume for c in charges), Decimal(0)), lang)
     assert (f"Общий объём: {volume} м³" if lang == "ru" else f"Total volume: {volume} m³") in text
     assert client.bot_messages()[-1].reply_markup is None  # one page, nothing to turn
+    if lang == "en":
+        assert "Газоснабжение" not in text
+
+
+@pytest.mark.parametrize("lang", ["ru", "en"])
+async def test_service_names_in_the_users_language(bot_env: Any, lang: str) -> None:
+    """Known services, however the billing system spells them, in the user's language; an
+    unknown one as the supplier wrote it."""
+    env = await bot_env()
+    client = env.client(language_code=lang)
+    await register(client, lang)
+    entry = await pick(env, "mrg_perm", "flat")
+    await link_directly(env, client.user.id, entry)
+    current = current_period(env, "mrg_perm")
+    services = ("Газоснабжение (по нормативу)", "  ТЕХНИЧЕСКОЕ обслуживание  ВДГО",
+                "Пени", "Вывоз мусора <ТКО>")
+
+    class Billed:
+        async def get_charges(self, ref: Any, start: Period, end: Period) -> list[Charge]:
+            return [Charge(current.shift(-1), name, Decimal(1), "м³", Decimal("7.5"),
+                           Decimal("7.50")) for name in services]
+
+        async def close(self) -> None:
+            return None
+
+    await client.send("/balance")
+    env.runtime.app.billing.override("mrg_perm", Billed())
+    await client.click(LABELS[lang]["charges"])
+    text = client.last_text()
+    expected = {
+        "ru": ["Газоснабжение (по нормативу): ", "Техническое обслуживание ВДГО: ", "Пени: "],
+        "en": ["Gas supply (by the consumption norm): ",
+               "Maintenance of in-house gas equipment: ", "Late payment penalty: "],
+    }[lang]
+    for line in expected:
+        assert f"\n{line}1 " in text, (line, text)
+    assert "\nВывоз мусора &lt;ТКО&gt;: 1 " in text
+    if lang == "en":
+        assert not any(name in text for name in ("Газоснабжение", "обслуживание", "Пени"))
 
 
 async def test_the_12_newest_billed_months(bot_env: Any) -> None:

@@ -12,6 +12,7 @@ from fpdf import FPDF
 from fpdf.fonts import TTFFont
 
 from bot.billing.models import Charge, Payment, PaymentChannel, ReceiptData, ReceiptMeterLine
+from bot.billing.service_names import KnownService
 from bot.documents.fonts import BOLD, REGULAR
 from bot.documents.labels import RECEIPT_LABELS, receipt_labels, resolve_language
 from bot.documents.receipt_pdf import (
@@ -202,8 +203,10 @@ def test_english_labels() -> None:
         "METER READINGS",
         "12 Nov 2026",
         "Gazprom Mezhregiongaz Vladimir",
+        "Gas supply",
     ):
         assert expected in text, expected
+    assert "Газоснабжение" not in text
     # Only the supplier's own data stays Russian: no Russian label may remain.
     for label in RECEIPT_LABELS["ru"].values():
         if re.search("[а-яё]{4,}", label, re.IGNORECASE) and label not in ("м³",):
@@ -363,6 +366,28 @@ def test_several_charges_payments_and_zones_still_fit_one_page() -> None:
         assert run.right <= (MARGIN_MM + CONTENT_WIDTH_MM) * PT_PER_MM + 0.5, run
 
 
+def test_service_names_in_the_document_language() -> None:
+    def charge(service: str) -> Charge:
+        return Charge(NOVEMBER, service, Decimal("1"), "усл.", Decimal("95"), Decimal("95.00"))
+
+    receipt = typical_receipt(charges=(
+        charge("Газоснабжение (отопление и пищеприготовление)"),
+        charge("ТО ВДГО"),
+        charge("Техническое обслуживание ВКГО"),
+        charge("Вывоз мусора"),
+    ))
+    english = text_of(render_receipt_pdf(receipt, make_supplier(), lang="en"))
+    for expected in ("Gas supply (heating and cooking)", "Maintenance of in-house gas",
+                     "Maintenance of in-flat gas", "Вывоз мусора"):
+        assert expected in english, expected
+    assert "Газоснабжение" not in english and "ВДГО" not in english
+    russian = text_of(render_receipt_pdf(receipt, make_supplier()))
+    for expected in ("Газоснабжение (отопление и пищеприготовление)",
+                     "Техническое обслуживание ВДГО", "Техническое обслуживание ВКГО",
+                     "Вывоз мусора"):
+        assert expected in russian, expected
+
+
 def test_output_is_reproducible_with_metadata() -> None:
     first = render_receipt_pdf(typical_receipt(), make_supplier())
     second = render_receipt_pdf(typical_receipt(), make_supplier())
@@ -391,3 +416,5 @@ def test_labels_are_complete_in_every_language() -> None:
         assert ru.strip() and en.strip(), key
         assert fields(ru) == fields(en), key
     assert receipt_labels("en-GB") is RECEIPT_LABELS["en"]
+    # Every service the bot recognises has its name in every language.
+    assert {f"service_{service}" for service in KnownService} <= keys["ru"]

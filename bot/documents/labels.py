@@ -13,7 +13,15 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final
 
-__all__ = ["DEFAULT_LANGUAGE", "RECEIPT_LABELS", "receipt_labels", "resolve_language"]
+from bot.billing.service_names import known_service
+
+__all__ = [
+    "DEFAULT_LANGUAGE",
+    "RECEIPT_LABELS",
+    "receipt_labels",
+    "resolve_language",
+    "service_label",
+]
 
 DEFAULT_LANGUAGE: Final = "ru"
 
@@ -85,6 +93,16 @@ _RU: Final[dict[str, str]] = {
     "zone_day": "день",
     "zone_night": "ночь",
     "unit_m3": "м³",
+    "service_gas": "Газоснабжение",
+    "service_gas_norm": "Газоснабжение (по нормативу)",
+    "service_gas_metered": "Газоснабжение (по прибору учёта)",
+    "service_gas_heating": "Газоснабжение (отопление)",
+    "service_gas_cooking": "Газоснабжение (пищеприготовление)",
+    "service_gas_heating_cooking": "Газоснабжение (отопление и пищеприготовление)",
+    "service_gas_water_heating": "Газоснабжение (подогрев воды)",
+    "service_maintenance_house": "Техническое обслуживание ВДГО",
+    "service_maintenance_flat": "Техническое обслуживание ВКГО",
+    "service_penalty": "Пени",
     "amount_due": "ИТОГО К ОПЛАТЕ",
     "pay_by": "Оплатить до {date}",
     "overpayment": "ПЕРЕПЛАТА",
@@ -169,6 +187,16 @@ _EN: Final[dict[str, str]] = {
     "zone_day": "day",
     "zone_night": "night",
     "unit_m3": "m³",
+    "service_gas": "Gas supply",
+    "service_gas_norm": "Gas supply (by the consumption norm)",
+    "service_gas_metered": "Gas supply (by the meter)",
+    "service_gas_heating": "Gas supply (heating)",
+    "service_gas_cooking": "Gas supply (cooking)",
+    "service_gas_heating_cooking": "Gas supply (heating and cooking)",
+    "service_gas_water_heating": "Gas supply (water heating)",
+    "service_maintenance_house": "Maintenance of in-house gas equipment",
+    "service_maintenance_flat": "Maintenance of in-flat gas equipment",
+    "service_penalty": "Late payment penalty",
     "amount_due": "AMOUNT DUE",
     "pay_by": "Pay by {date}",
     "overpayment": "OVERPAYMENT",
@@ -202,3 +230,10 @@ def resolve_language(lang: str | None) -> str:
 
 def receipt_labels(lang: str | None) -> Mapping[str, str]:
     return RECEIPT_LABELS[resolve_language(lang)]
+
+
+def service_label(name: str, labels: Mapping[str, str]) -> str:
+    """A charge's service in the document's language when it is a known one (label
+    `service_<KnownService>`); otherwise as the supplier wrote it."""
+    known = known_service(name)
+    return name if known is None else labels[f"service_{known}"]

@@ -23,7 +23,7 @@ from fpdf.fonts import FontFace, TTFFont
 
 from bot.billing.models import Balance, Period, ReceiptData
 from bot.documents.fonts import BOLD, REGULAR
-from bot.documents.labels import receipt_labels, resolve_language
+from bot.documents.labels import receipt_labels, resolve_language, service_label
 from bot.documents.payment import payment_order_for_receipt
 from bot.i18n import fmt_date, fmt_money, fmt_number, fmt_period
 from bot.payments.gost import encode_payload
@@ -117,6 +117,9 @@ class _Formats:
 
     def unit(self, unit: str) -> str:
         return self.labels["unit_m3"] if unit.strip() in _M3_SPELLINGS else unit
+
+    def service(self, name: str) -> str:
+        return service_label(name, self.labels)
 
     def label(self, key: str, **values: str) -> str:
         return self.labels[key].format(**values) if values else self.labels[key]
@@ -434,7 +437,7 @@ def _charges(pdf: FPDF, receipt: ReceiptData, fmt: _Formats) -> None:
     )
     rows = [
         (
-            charge.service,
+            fmt.service(charge.service),
             fmt.number(charge.volume),
             fmt.unit(charge.unit),
             fmt.number(charge.tariff, min_decimals=2),

@@ -32,6 +32,7 @@ __all__ = [
     "ChargeHistory",
     "Failure",
     "Fetched",
+    "is_overdue",
 ]
 
 logger = logging.getLogger(__name__)
@@ -58,6 +59,12 @@ class Fetched(Generic[T]):
     supplier: Supplier | None  # None: the operator has since removed it from the catalog
     value: T | None = None
     failure: Failure | None = None
+
+
+def is_overdue(balance: Balance, today: date) -> bool:
+    """Money is owed and its due date has passed; paying on the due date itself is on time.
+    `today` is the supplier's (`BalanceService.today`)."""
+    return balance.closing > 0 and balance.due_date is not None and today > balance.due_date
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +108,10 @@ class BalanceService:
         supplier = self.supplier(account)
         now = self.app.clock()
         return now.astimezone(supplier.zone).date() if supplier is not None else now.date()
+
+    def overdue(self, account: LinkedAccount, balance: Balance) -> bool:
+        """Whether the account's `balance` is past its due date today, the supplier's today."""
+        return is_overdue(balance, self.today(account))
 
     def payment_years(self, account: LinkedAccount) -> list[int]:
         """The years the payment history offers, oldest first."""

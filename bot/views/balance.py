@@ -32,6 +32,7 @@ from bot.billing.models import (
     PaymentChannel,
     Period,
 )
+from bot.billing.service_names import KnownService, known_service
 from bot.db.models_accounts import LinkedAccount
 from bot.i18n import fmt_date, fmt_money, fmt_number, fmt_period
 from bot.services.accounts import account_title, masked_number, unit_name
@@ -48,6 +49,7 @@ __all__ = [
     "equipment_name",
     "paginate",
     "payments_pages",
+    "service_name",
     "supplier_name",
     "text_length",
 ]
@@ -127,8 +129,9 @@ def _signed_money(amount: Decimal, lang: str) -> str:
 
 
 def balance_card_text(account: LinkedAccount, supplier: Supplier | None, balance: Balance,
-                      lang: str) -> str:
-    """The current period's balance of one account (sign: positive closing = amount due)."""
+                      lang: str, *, overdue: bool) -> str:
+    """The current period's balance of one account (sign: positive closing = amount due);
+    `overdue`: the due date has passed (`BalanceService.overdue`)."""
     with _language(lang):
         lines = [_heading("💰", account, supplier, lang),
                  _("Period: {period}").format(
@@ -151,7 +154,10 @@ def balance_card_text(account: LinkedAccount, supplier: Supplier | None, balance
         if balance.closing > 0:
             lines.append(_("<b>Amount due: {amount}</b>").format(
                 amount=fmt_money(balance.closing, lang)))
-            if balance.due_date is not None:
+            if overdue and balance.due_date is not None:
+                lines.append(_("⚠️ <b>Overdue:</b> payment was due by {date}").format(
+                    date=fmt_date(balance.due_date, lang)))
+            elif balance.due_date is not None:
                 lines.append(_("Pay by {date}").format(date=fmt_date(balance.due_date, lang)))
         elif balance.closing < 0:
             lines.append(_("<b>Overpayment: {amount}</b>").format(
@@ -297,8 +303,29 @@ def _volume(value: Decimal, unit: str, lang: str) -> str:
     return f"{fmt_number(value, lang)} {_q(shown, _UNIT_MAX)}"
 
 
+def service_name(name: str) -> str:
+    """A service as the supplier names it («Газоснабжение»), in the current language when
+    it is a known one; otherwise as written."""
+    known = known_service(name)
+    if known is None:
+        return name
+    names = {
+        KnownService.GAS: _("Gas supply"),
+        KnownService.GAS_NORM: _("Gas supply (by the consumption norm)"),
+        KnownService.GAS_METERED: _("Gas supply (by the meter)"),
+        KnownService.GAS_HEATING: _("Gas supply (heating)"),
+        KnownService.GAS_COOKING: _("Gas supply (cooking)"),
+        KnownService.GAS_HEATING_COOKING: _("Gas supply (heating and cooking)"),
+        KnownService.GAS_WATER_HEATING: _("Gas supply (water heating)"),
+        KnownService.MAINTENANCE_HOUSE: _("Maintenance of in-house gas equipment"),
+        KnownService.MAINTENANCE_FLAT: _("Maintenance of in-flat gas equipment"),
+        KnownService.PENALTY: _("Late payment penalty"),
+    }
+    return names[known]
+
+
 def _charge_line(charge: Charge, lang: str) -> str:
-    service = _q(charge.service, _SERVICE_MAX)
+    service = _q(service_name(charge.service), _SERVICE_MAX)
     volume = _volume(charge.volume, charge.unit, lang)
     line = (f"{service}: {volume} × {_tariff(charge.tariff, lang)} = "
             f"<b>{fmt_money(charge.amount, lang)}</b>")
