@@ -147,10 +147,13 @@ async def open_runtime(settings: Settings, stack: AsyncExitStack, *,
     if settings.redis_url:
         from aiogram.fsm.storage.redis import RedisStorage
 
+        from bot.fsm_storage.keys import DestinyKeyBuilder
+
         redis = Redis.from_url(settings.redis_url)
         stack.push_async_callback(redis.aclose)
         await redis.ping()
-        storage = RedisStorage(redis, state_ttl=ttl, data_ttl=ttl)
+        storage = RedisStorage(redis, key_builder=DestinyKeyBuilder(), state_ttl=ttl,
+                               data_ttl=ttl)
         isolation = storage.create_isolation(lock_kwargs=ISOLATION_LOCK)
     else:
         storage = SqlStorage(session_factory, ttl)

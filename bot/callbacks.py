@@ -128,7 +128,8 @@ class ReadingCB(CallbackData, prefix="rd"):
 
 
 class ReadingMeterCB(CallbackData, prefix="rdm"):
-    action: str  # open (the meter screen; also «Retry») | hist | chart
+    # open (the meter screen; also «Retry») | anew (the same, typed values dropped) | hist | chart
+    action: str
     id: int  # the linked account
     m: int  # the meter's position in the account's meter list: ids may be long
 

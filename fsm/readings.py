@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
+from typing import Final
 
+from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from bot.billing.models import LastReading, Meter, ReadingSource, ReadingState
 from fsm.base import FormData
@@ -72,9 +75,70 @@ class ReadingData(FormData):
         self.key = None
 
     @property
+    def unsaved(self) -> bool:
+        """Values typed and not submitted: losing them unnoticed would lose the user's work."""
+        return any(value is not None for value in self.values)
+
+    @property
     def next_zone(self) -> int | None:
         """The first zone still to type, None when all are in."""
         return next((i for i, v in enumerate(self.values) if v is None), None)
 
     def typed(self) -> tuple[Decimal, ...]:
         return tuple(Decimal(v) for v in self.values if v is not None)
+
+
+# --- values typed, then left -------------------------------------------------------------
+
+# The storage slot (next to the conversation's own, under the same chat and user) where the
+# values of a reading left unsubmitted wait: a menu entry, a command or a button clears the
+# conversation's data, and /reading for that meter picks them up again.
+KEPT_DESTINY: Final = "reading_kept"
+
+
+class KeptReading(FormData):
+    """The least needed to continue a reading: which one it was, and what was typed."""
+
+    account_id: int
+    meter_id: str
+    period: str
+    zones: list[str]
+    values: list[str | None]
+
+
+def _slot(state: FSMContext) -> FSMContext:
+    return FSMContext(storage=state.storage, key=replace(state.key, destiny=KEPT_DESTINY))
+
+
+async def keep_unsaved(state: FSMContext, data: ReadingData) -> None:
+    """Keep the values of `data` (one reading at a time: the latest left wins)."""
+    if (data.unsaved and data.account_id is not None and data.meter_id is not None
+            and data.period is not None):
+        await KeptReading(account_id=data.account_id, meter_id=data.meter_id,
+                          period=data.period, zones=data.zones,
+                          values=data.values).save(_slot(state))
+
+
+async def drop_unsaved(state: FSMContext) -> None:
+    await _slot(state).set_data({})
+
+
+async def take_unsaved(state: FSMContext, account_id: int, meter: Meter,
+                       period: str) -> list[str | None] | None:
+    """The values kept for this meter, which leave the slot; None when there are none, or
+    they no longer fit (another period, the meter's zones changed)."""
+    slot = _slot(state)
+    stored = await slot.get_data()
+    if not stored:
+        return None
+    try:
+        kept = KeptReading.model_validate(stored)
+    except ValidationError:  # kept by an older version
+        await slot.set_data({})
+        return None
+    if kept.account_id != account_id or kept.meter_id != meter.id:
+        return None  # another meter's: it waits for that one
+    await slot.set_data({})
+    if kept.period != period or kept.zones != list(meter.zones):
+        return None
+    return kept.values

@@ -68,4 +68,7 @@ def build_root_router() -> Router:
         linking.build_router(),
         fallback.build_router(),  # catch-all: keep last
     )
+    # Around all of them: whichever router takes the user away from a reading's values,
+    # they are kept and the user is told the reading was not submitted.
+    readings.watch_unsaved(root)
     return root

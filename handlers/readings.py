@@ -11,19 +11,26 @@ Entry points: /reading, «📟 Submit reading» (main menu and account cards),
 Account, meter, history and chart buttons carry what they act on, so they work from any old
 message; the confirmation's buttons carry a tag of the draft's key, so an older confirmation
 cannot submit the values of a newer one.
+
+Values typed and not submitted are not lost when the user goes elsewhere (a menu entry, a
+command, another feature's button): `UnsavedReadingWatch` keeps them aside and tells the user
+the reading was not submitted; opening that meter again continues from them. After an
+accepted reading, the account's next meter still without one this period is offered.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
+from typing import Any
 
-from aiogram import F, Router, html
+from aiogram import BaseMiddleware, Bot, F, Router, html
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
-from aiogram.types import BufferedInputFile, CallbackQuery, Message
+from aiogram.types import BufferedInputFile, CallbackQuery, Message, TelegramObject
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 
@@ -34,14 +41,17 @@ from bot.db.models import User
 from bot.db.models_accounts import LinkedAccount
 from bot.db.models_readings import OutboxStatus
 from bot.filters import feature_router, is_step_input
+from bot.fsm_storage.tracked import TrackedState
 from bot.i18n import fmt_date, fmt_money, fmt_period
 from bot.keyboards.common import MENU_READING, main_menu
 from bot.keyboards.readings import (
     KEY_TAG_LEN,
     accounts_keyboard,
     confirm_keyboard,
+    continue_keyboard,
     meter_keyboard,
     meters_keyboard,
+    next_meter_keyboard,
     retry_keyboard,
 )
 from bot.middlewares.events import EventContext
@@ -59,7 +69,13 @@ from bot.services.readings_rules import (
 )
 from bot.suppliers.accounts import mask_account
 from bot.suppliers.models import Supplier
-from fsm.readings import ReadingData, ReadingStates
+from fsm.readings import (
+    ReadingData,
+    ReadingStates,
+    drop_unsaved,
+    keep_unsaved,
+    take_unsaved,
+)
 from handlers.account_choice import (
     account_entries,
     account_header,
@@ -217,6 +233,32 @@ def input_error_text(exc: ReadingInputError, data: ReadingData, supplier: Suppli
                  "example <code>{example}</code>: a comma or a dot before the decimals, "
                  "nothing else.").format(example=_example(decimals, lang))
     return text + _zone_reminder(data)
+
+
+def typed_text(zones: Sequence[str], values: Sequence[str | None], lang: str) -> str:
+    """What has been typed so far: «1 234 m³», or «day 1 234 m³» with the night still to
+    type (HTML)."""
+    pairs = [(zone, Decimal(value)) for zone, value in zip(zones, values, strict=True)
+             if value is not None]
+    if len(zones) < 2:
+        return values_text(zones, [value for _zone, value in pairs], lang)
+    return " · ".join(f"{_q(zone_label(zone))} <b>{fmt_reading(value, lang)}</b>"
+                      for zone, value in pairs) + " " + _("m³")
+
+
+def left_text(data: ReadingData, lang: str) -> str:
+    return _("⚠️ <b>The reading of meter № {serial} was not submitted.</b> What you typed is "
+             "kept: {values}. To go on from there, press «📟 Continue the reading» or send "
+             "/reading.").format(serial=_q(data.serial),
+                                 values=typed_text(data.zones, data.values, lang))
+
+
+def next_meter_text(services: Services, account: LinkedAccount, meter: Meter,
+                    period: Period, lang: str) -> str:
+    return _("📟 Account {account} has one more meter without a reading for {period}: "
+             "№ {serial}.").format(account=account_header(services, account, lang),
+                                   period=fmt_period(period.year, period.month, lang),
+                                   serial=_q(meter.serial))
 
 
 def _zone_reminder(data: ReadingData) -> str:
@@ -464,8 +506,10 @@ async def open_account(message: Message, state: FSMContext, services: Services, 
 
 async def open_meter(message: Message, state: FSMContext, services: Services, user: User,
                      account: LinkedAccount, meters: list[Meter], index: int,
-                     ctx: EventContext | None = None) -> None:
-    """The meter screen; the first zone's prompt when a reading can be submitted now."""
+                     ctx: EventContext | None = None, *, carry: bool = True) -> None:
+    """The meter screen; the first zone's prompt when a reading can be submitted now. Values
+    typed for this meter earlier and left unsubmitted are taken up again (`carry`), or
+    dropped: the next zone's prompt then, or the confirmation when all are in."""
     lang = user.language
     await state.clear()
     try:
@@ -511,8 +555,7 @@ async def open_meter(message: Message, state: FSMContext, services: Services, us
             date=fmt_date(existing.taken_on, lang), supplier=name)
         await message.answer(text, reply_markup=meter_keyboard(account.id, index))
         return
-    data = ReadingData(account_id=account.id, meter_index=index,
-                       period=str(outlook.window.period))
+    data = ReadingData(account_id=account.id, meter_index=index, period=str(outlook.window.period))
     data.keep_meter(outlook.meter)
     if existing is not None:
         data.replaced_values = [format(v, "f") for v in existing.values]
@@ -522,10 +565,22 @@ async def open_meter(message: Message, state: FSMContext, services: Services, us
                            "it.").format(
             values=values_text(outlook.meter.zones, existing.values, lang),
             date=fmt_date(existing.taken_on, lang), period=period, supplier=name)
+    kept = await take_unsaved(state, account.id, outlook.meter,
+                              str(outlook.window.period))
+    if carry and kept is not None:
+        data.values = kept
+        text += "\n\n" + _("✏️ Continuing the reading you started: {values}.").format(
+            values=typed_text(data.zones, data.values, lang))
     await state.set_state(ReadingStates.value)
     await data.save(state)
-    text += "\n\n" + prompt_text(data, 0, supplier, lang)
-    await message.answer(text, reply_markup=meter_keyboard(account.id, index))
+    zone = data.next_zone
+    if zone is None:
+        await message.answer(text, reply_markup=meter_keyboard(account.id, index))
+        await after_values(message, state, services, user, data, account, supplier)
+        return
+    text += "\n\n" + prompt_text(data, zone, supplier, lang)
+    await message.answer(text, reply_markup=meter_keyboard(account.id, index,
+                                                           anew=data.unsaved))
 
 
 async def _draft_account(message: Message, state: FSMContext, services: Services,
@@ -652,6 +707,75 @@ async def send_chart(message: Message, services: Services, user: User,
                                caption=caption)
 
 
+# --- leaving with values typed -----------------------------------------------------------
+
+_UNSAVED_STATES = frozenset({ReadingStates.value.state, ReadingStates.confirm.state})
+
+
+def _may_leave(event: TelegramObject) -> bool:
+    """An update at the value or confirmation step that may take the user elsewhere: a command
+    or a main-menu entry (not /cancel, which drops the values on purpose), or any button but
+    the confirmation's own (they settle the reading themselves)."""
+    if isinstance(event, Message):
+        command = (event.text or "").split("@", 1)[0].split(maxsplit=1)[:1]
+        return not is_step_input(event) and command != ["/cancel"]
+    if isinstance(event, CallbackQuery):
+        return not (event.data or "").startswith(f"{ReadingStepCB.__prefix__}:")
+    return False
+
+
+class UnsavedReadingWatch(BaseMiddleware):
+    """Outer middleware on every message and button press: values typed for a reading are
+    never dropped unnoticed.
+
+    Menu entries, commands and buttons must work at any step, and each feature clears the
+    state its own way, so what matters is seen around the handler: before it, the values are
+    kept aside (`keep_unsaved`), where /reading for that meter takes them up again; after it,
+    a user taken out of /reading is told the reading was not submitted. The step's own input
+    passes untouched, without a storage round trip."""
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        state: FSMContext | None = data.get("state")
+        user: User | None = data.get("user")
+        if (state is None or user is None or data.get("raw_state") not in _UNSAVED_STATES
+                or not _may_leave(event)):
+            return await handler(event, data)
+        draft = await ReadingData.load(state)
+        if not draft.unsaved:
+            return await handler(event, data)
+        await keep_unsaved(state, draft)
+        result = await handler(event, data)
+        after = state.current if isinstance(state, TrackedState) else await state.get_state()
+        if after in _UNSAVED_STATES:
+            now = await ReadingData.load(state)
+            if (now.account_id, now.meter_id) == (draft.account_id, draft.meter_id):
+                # Still at this meter (/help), or at it again with the values taken up (or
+                # dropped by «Start over»): nothing is left to keep.
+                await drop_unsaved(state)
+            return result  # at another meter now: the values wait for theirs
+        if after in ReadingStates.__all_states_names__:
+            return result  # /reading again, choosing the account or meter: the values wait
+        markup = (continue_keyboard(draft.account_id, draft.meter_index)
+                  if draft.account_id is not None and draft.meter_index is not None else None)
+        bot: Bot = data["bot"]
+        await bot.send_message(state.key.chat_id, left_text(draft, user.language),
+                               reply_markup=markup)
+        return result
+
+
+def watch_unsaved(router: Router) -> None:
+    """Set `UnsavedReadingWatch` on `router`: the root one, as it must see every update that
+    can leave a step, whichever router handles it."""
+    watch = UnsavedReadingWatch()
+    router.message.outer_middleware(watch)
+    router.callback_query.outer_middleware(watch)
+
+
 # --- the router --------------------------------------------------------------------------
 
 
@@ -689,7 +813,7 @@ def build_router() -> Router:
         await query.answer()
         await follow_deep_link(f"reminders_{callback_data.id}", message, state, services, user)
 
-    @router.callback_query(ReadingMeterCB.filter(F.action == "open"))
+    @router.callback_query(ReadingMeterCB.filter(F.action.in_({"open", "anew"})))
     async def meter_chosen(query: CallbackQuery, callback_data: ReadingMeterCB,
                            state: FSMContext, services: Services, user: User,
                            event_log: EventContext | None = None) -> None:
@@ -709,7 +833,7 @@ def build_router() -> Router:
             await open_account(message, state, services, user, account, event_log)
             return
         await open_meter(message, state, services, user, account, meters, callback_data.m,
-                         event_log)
+                         event_log, carry=callback_data.action == "open")
 
     @router.callback_query(ReadingMeterCB.filter(F.action.in_({"hist", "chart"})))
     async def history_or_chart(query: CallbackQuery, callback_data: ReadingMeterCB,
@@ -826,11 +950,16 @@ def build_router() -> Router:
         await state.clear()
         supplier = services.app.catalog.get(account.supplier_code)
         text = outcome_text(item, supplier, user.language, later=False)
-        if item.outbox_status is OutboxStatus.ACCEPTED and data.meter_index is not None:
-            await message.answer(text, reply_markup=meter_keyboard(account.id,
-                                                                   data.meter_index))
-        else:
+        if item.outbox_status is not OutboxStatus.ACCEPTED or data.meter_index is None:
             await message.answer(text, reply_markup=main_menu())
+            return
+        await message.answer(text, reply_markup=meter_keyboard(account.id, data.meter_index))
+        following = await services.readings.next_due(user.id, account, data.meter_id)
+        if following is not None:
+            index, meter = following
+            await message.answer(
+                next_meter_text(services, account, meter, draft.period, user.language),
+                reply_markup=next_meter_keyboard(account.id, index, meter.serial))
 
     @router.callback_query(ReadingStates.confirm, ReadingStepCB.filter(F.action == "edit"))
     async def edit(query: CallbackQuery, callback_data: ReadingStepCB, state: FSMContext,

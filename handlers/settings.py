@@ -28,6 +28,7 @@ from bot.keyboards.settings import (
 from bot.services import Services
 from bot.services.errors import ForeignContact, InvalidEmail, InvalidPhone
 from bot.services.users import mask_email, mask_phone
+from fsm.readings import drop_unsaved
 from fsm.settings import SettingsStates
 
 
@@ -173,6 +174,7 @@ def build_router() -> Router:
                                user: User) -> None:
         await services.users.delete_all_data(user.id)
         await state.clear()
+        await drop_unsaved(state)  # a reading's values kept aside (fsm/readings.py)
         await query.answer()
         if isinstance(query.message, Message):
             await query.message.edit_reply_markup(reply_markup=None)

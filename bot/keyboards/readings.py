@@ -39,9 +39,10 @@ def meters_keyboard(account_id: int, labels: Sequence[str]) -> InlineKeyboardMar
     ])
 
 
-def meter_keyboard(account_id: int, meter_index: int, *,
-                   remind: bool = False) -> InlineKeyboardMarkup:
-    """Under the meter screen and an accepted reading: the history and the chart."""
+def meter_keyboard(account_id: int, meter_index: int, *, remind: bool = False,
+                   anew: bool = False) -> InlineKeyboardMarkup:
+    """Under the meter screen and an accepted reading: the history and the chart; `anew`
+    under a reading continued with values typed earlier: dropping them."""
     rows = [[
         InlineKeyboardButton(
             text=_("📜 History"),
@@ -54,7 +55,26 @@ def meter_keyboard(account_id: int, meter_index: int, *,
         rows.append([InlineKeyboardButton(
             text=_("⏰ Remind me when it opens"),
             callback_data=ReadingCB(action="remind", id=account_id).pack())])
+    if anew:
+        rows.insert(0, [InlineKeyboardButton(
+            text=_("✏️ Start over"),
+            callback_data=ReadingMeterCB(action="anew", id=account_id, m=meter_index).pack())])
     return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def continue_keyboard(account_id: int, meter_index: int) -> InlineKeyboardMarkup:
+    """Under the notice that a reading was left unsubmitted: back to its meter."""
+    return InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(
+        text=_("📟 Continue the reading"),
+        callback_data=ReadingMeterCB(action="open", id=account_id, m=meter_index).pack())]])
+
+
+def next_meter_keyboard(account_id: int, meter_index: int,
+                        serial: str) -> InlineKeyboardMarkup:
+    """After an accepted reading: the account's next meter still without one."""
+    return InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(
+        text=_("📟 Submit reading: № {serial}").format(serial=serial),
+        callback_data=ReadingMeterCB(action="open", id=account_id, m=meter_index).pack())]])
 
 
 def retry_keyboard(account_id: int, meter_index: int | None) -> InlineKeyboardMarkup:

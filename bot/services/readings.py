@@ -322,6 +322,29 @@ class ReadingsService:
                             window=window, decision=decision, existing=existing,
                             in_flight=in_flight)
 
+    async def next_due(self, user_id: int, account: LinkedAccount,
+                       done_meter_id: str) -> tuple[int, Meter] | None:
+        """The account's next meter after `done_meter_id` (in the account's order, wrapping
+        around) that still takes a reading this period: the window is open, and the user has
+        neither submitted one nor has one on its way. With its position in the account's
+        meter list. None when there is none, or the billing system cannot tell now: the
+        offer is a nicety, not worth failing over."""
+        try:
+            meters = await self.meters(account)
+            done = next((i for i, m in enumerate(meters) if m.id == done_meter_id), -1)
+            for step in range(1, len(meters) + 1):
+                index = (done + step) % len(meters)
+                meter = meters[index]
+                if meter.id == done_meter_id:
+                    continue
+                outlook = await self.outlook(user_id, account, meter)
+                if (outlook.window.open and outlook.existing is None
+                        and outlook.in_flight is None):
+                    return index, meter
+        except (SupplierUnavailable, AccountNotFound, SupplierGone):
+            return None
+        return None
+
     # --- typing -------------------------------------------------------------------------
 
     @staticmethod
