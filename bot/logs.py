@@ -17,7 +17,7 @@ import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 TOKEN_RE = re.compile(r"\b\d{5,20}:[A-Za-z0-9_-]{30,}\b")
 # Any script in the local part and the domain (иван@почта.рф), or a punycode TLD
@@ -146,6 +146,10 @@ class ConsoleFormatter(logging.Formatter):
         return line
 
 
+QUIET_LOGGERS: Final = ("sqlalchemy.engine", "sqlalchemy.pool", "sqlalchemy.orm", "aiosqlite",
+                        "asyncpg")
+
+
 def setup_logging(
     *,
     fmt: str = "console",
@@ -177,3 +181,8 @@ def setup_logging(
     logging.getLogger("aiogram.event").setLevel(logging.WARNING)
     # fpdf's font subsetting logs ~100 DEBUG lines per PDF; nobody reads those.
     logging.getLogger("fontTools").setLevel(logging.WARNING)
+    # SQL and its parameters (surnames typed as proof, the demo billing's names, addresses
+    # and PINs) never reach the log, whatever LOG_LEVEL says: the scrubber knows phones and
+    # numbers, not names.
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -90,15 +90,23 @@ def amount_examples() -> str:
     return _("for example <code>1500</code> or <code>1234.56</code>")
 
 
+def due_line(due: AmountDue, amount: Decimal, lang: str) -> str:
+    if due.overdue and due.due_date is not None:
+        # Not "for October": a debt past its due date is rarely one month's bill alone.
+        return _("⚠️ <b>Overdue debt: {amount}</b> (it was due by {date})").format(
+            amount=fmt_money(amount, lang), date=fmt_date(due.due_date, lang))
+    line = _("Amount due for {period}: <b>{amount}</b>").format(
+        period=fmt_period(due.period.year, due.period.month, lang),
+        amount=fmt_money(amount, lang))
+    if due.due_date is not None:
+        line += " " + _("(pay by {date})").format(date=fmt_date(due.due_date, lang))
+    return line
+
+
 def amount_text(header: str, due: AmountDue, lang: str) -> str:
     lines = [_("💳 <b>Payment</b> · {account}").format(account=header), ""]
     if due.amount is not None:
-        line = _("Amount due for {period}: <b>{amount}</b>").format(
-            period=fmt_period(due.period.year, due.period.month, lang),
-            amount=fmt_money(due.amount, lang))
-        if due.due_date is not None:
-            line += " " + _("(pay by {date})").format(date=fmt_date(due.due_date, lang))
-        lines += [line, "",
+        lines += [due_line(due, due.amount, lang), "",
                   _("Tap the button to get a QR code for this amount, or send another amount "
                     "as a message, {examples}.").format(examples=amount_examples())]
     else:

@@ -61,8 +61,8 @@ async def test_registration_end_to_end_with_restart(tmp_path: Path) -> None:
             await en.click("✓ 🇬🇧 English")
             await en.click("✖️ Decline")
             assert "nothing personal has been stored" in en.texts()[-1]
-            await en.send("/start")
-            await en.click("✓ 🇬🇧 English")
+            await en.send("/start")  # the language chosen before is kept: consent again
+            assert "Consent to personal data processing" in en.texts()[-1]
             await en.click("✅ I agree")
             await en.share_contact("+79161112233")
             leaks.remember("79161112233")

@@ -9,6 +9,7 @@ import io
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
@@ -24,7 +25,7 @@ from PIL import Image
 from bot.billing.demo import DemoAccountEntry
 from bot.billing.models import Period
 from bot.callbacks import PayCB
-from bot.i18n import fmt_money, fmt_period
+from bot.i18n import fmt_date, fmt_money, fmt_period
 from bot.payments.gost import MANDATORY_KEYS, parse_payload
 from bot.services import Services
 from bot.services.payments import MAX_AMOUNT, AmountError, InvalidAmount, parse_amount
@@ -32,6 +33,7 @@ from tests.botapi.spec import parse_entities
 from tests.conftest import TEST_TOKEN
 from tests.support.fake_session import Request
 from tests.test_linking import (
+    Clock,
     buttons,
     demo,
     entries,
@@ -92,6 +94,10 @@ def kopecks(amount: Decimal) -> str:
     return str(int(amount * 100))
 
 
+# Early in a month: the latest receipt's due date (the 10th in Perm) has not come yet.
+BEFORE_DUE = datetime(2026, 11, 3, 6, 0, tzinfo=UTC)
+
+
 async def debtor(env: Any, code: str = "mrg_perm") -> DemoAccountEntry:
     entry = next(e for e in await entries(env, code) if e.balance_due > 0)
     return entry
@@ -129,6 +135,7 @@ def requisites_of(env: Any, code: str) -> dict[str, str]:
 
 async def test_due_amount_in_one_tap_cp1251(bot_env: Any) -> None:
     env = await bot_env()
+    env.runtime.app.clock = Clock(BEFORE_DUE)  # the latest receipt is not overdue yet
     entry = await debtor(env)
     period = await latest_receipt_period(env, entry)
     client = await linked_user(env, entry)
@@ -171,6 +178,26 @@ async def test_due_amount_in_one_tap_cp1251(bot_env: Any) -> None:
     assert buttons(client.bot_messages()[-1]) == ["💳 Другая сумма", "🧾 Квитанция"]
     # The account number is in the user's chat, never in the logs.
     assert entry.number not in log_text()
+
+
+async def test_an_overdue_debt_is_not_called_one_months_bill(bot_env: Any) -> None:
+    """A trial found a year's debt offered as «К оплате за октябрь … (оплатить до 10 ноября)»
+    on 22 November."""
+    env = await bot_env()
+    clock = Clock(BEFORE_DUE)
+    env.runtime.app.clock = clock
+    entry = await debtor(env)
+    client = await linked_user(env, entry)
+    balance = await demo(env).get_balance(entry.ref)
+    assert balance.due_date is not None and balance.closing > 0
+    clock.now = datetime.combine(balance.due_date + timedelta(days=2), time(9), tzinfo=UTC)
+    await client.send("/pay")
+    text = client.last_text()
+    due = fmt_money(balance.closing, "ru")
+    assert f"⚠️ <b>Просроченная задолженность: {due}</b>" in text, text
+    assert f"(срок оплаты был до {fmt_date(balance.due_date, 'ru')})" in text
+    assert "К оплате за" not in text
+    assert buttons(client.bot_messages()[-1]) == [f"✅ Оплатить {due}", "✏️ Другая сумма"]
 
 
 async def test_custom_amount_utf8_supplier_without_demo_note(bot_env: Any, tmp_path: Path
@@ -384,6 +411,7 @@ async def test_same_number_in_two_units_is_told_apart_and_paid_apart(bot_env: An
 
 async def test_outage_keeps_the_account_and_retry_goes_on(bot_env: Any) -> None:
     env = await bot_env()
+    env.runtime.app.clock = Clock(BEFORE_DUE)
     perm = await debtor(env)
     sevgas = next(e for e in await entries(env, "sevgas") if e.balance_due < 0)
     client = await linked_user(env, perm, sevgas)
@@ -408,6 +436,7 @@ async def test_outage_keeps_the_account_and_retry_goes_on(bot_env: Any) -> None:
 
 async def test_stale_buttons_are_answered_and_never_pay_an_old_amount(bot_env: Any) -> None:
     env = await bot_env()
+    env.runtime.app.clock = Clock(BEFORE_DUE)
     perm = await debtor(env)
     client = await linked_user(env, perm)
     await client.send("/pay")
@@ -462,6 +491,7 @@ async def test_every_callback_is_answered(bot_env: Any) -> None:
 
 async def test_account_card_button_and_deep_links(bot_env: Any) -> None:
     env = await bot_env()
+    env.runtime.app.clock = Clock(BEFORE_DUE)
     perm = await debtor(env)
     sevgas = next(e for e in await entries(env, "sevgas") if e.balance_due < 0)
     client = await linked_user(env, perm, sevgas)

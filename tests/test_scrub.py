@@ -5,10 +5,11 @@ support path's masking of the user's own data (`PersonalData`)."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import pytest
 
-from bot.logs import ScrubFilter, scrub
+from bot.logs import QUIET_LOGGERS, ScrubFilter, scrub
 from bot.services.support import PersonalData, validate_description
 
 REPORTED = ("Не проходит оплата по л/с 5909 3873 (Белова), перезвоните на 916-123-45-67 "
@@ -118,3 +119,38 @@ def test_a_foreign_phone_of_the_user_is_found_in_national_form() -> None:
     own = PersonalData(phone="+380441234567")
     assert validate_description("звоните на 044 123 4567 после 18:00", own) == \
         "звоните на <phone> после 18:00"
+
+
+async def test_sql_and_its_parameters_stay_out_of_the_log_even_at_debug(tmp_path: Any) -> None:
+    """A user trial at LOG_LEVEL=DEBUG found aiosqlite logging each statement's parameters:
+    the surname typed as a proof, the demo owners' names and PINs."""
+    from sqlalchemy import text
+
+    from bot.db.engine import create_engine
+    from bot.logs import setup_logging
+
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level,
+             {name: logging.getLogger(name).level for name in QUIET_LOGGERS})
+    for name in QUIET_LOGGERS:  # as in a fresh process (the suite's conftest quiets some)
+        logging.getLogger(name).setLevel(logging.NOTSET)
+    log_file = tmp_path / "bot.log"
+    setup_logging(fmt="json", level="DEBUG", log_file=log_file, stream=False)
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite3'}")
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT :surname"), {"surname": "Журавлёва"})
+        logging.getLogger("bot.test").debug("debug lines still come through")
+    finally:
+        await engine.dispose()
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+            handler.close()
+        for handler in saved[0]:
+            root.addHandler(handler)
+        root.setLevel(saved[1])
+        for name, level in saved[2].items():
+            logging.getLogger(name).setLevel(level)
+    written = log_file.read_text(encoding="utf-8")
+    assert "debug lines still come through" in written, written
+    assert "Журавлёва" not in written and "SELECT" not in written

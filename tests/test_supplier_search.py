@@ -48,6 +48,16 @@ def test_the_towns_of_crimean_units_find_krymgazseti() -> None:
     assert codes("Севастополь") == ["sevgas"]
 
 
+def test_towns_of_the_regions_and_the_common_name_find_their_supplier() -> None:
+    # A user trial typed the towns of their receipts' addresses, as the prompt invites.
+    for town, code in (("Подольск", "mrg_moscow"), ("Балашиха", "mrg_moscow"),
+                       ("Сергиев Посад", "mrg_moscow"), ("Гатчина", "mrg_spb"),
+                       ("Тольятти", "mrg_samara"), ("Таганрог", "mrg_rostov"),
+                       ("Березники", "mrg_perm"), ("Мособлгаз", "mrg_moscow")):
+        assert codes(town) == [code], town
+    assert codes("Mosoblgaz", "en") == ["mrg_moscow"]
+
+
 def test_crimea_finds_krymgazseti_first_then_sevgas() -> None:
     # Sevastopol has its own supplier; it is offered second because people there
     # search by the peninsula's name too (documented in bot.suppliers.search).

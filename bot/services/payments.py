@@ -27,6 +27,7 @@ from bot.context import AppContext
 from bot.db.models_accounts import LinkedAccount
 from bot.documents.payment import payment_order_for, payment_qr_png
 from bot.payments.gost import PaymentOrder
+from bot.services.balance import is_overdue
 from bot.services.errors import DomainError
 from bot.suppliers.models import Supplier
 
@@ -116,6 +117,8 @@ class AmountDue:
     period: Period
     closing: Decimal  # positive = debt, negative = overpayment
     due_date: date | None
+    overdue: bool = False  # the due date has passed, the supplier's today
+
 
     @property
     def amount(self) -> Decimal | None:
@@ -170,7 +173,9 @@ class PaymentsService:
         balance = await connector.get_balance(ref)
         billed = [p for p in await connector.list_receipt_periods(ref) if p <= balance.period]
         period = max(billed) if billed else balance.period
-        return AmountDue(period, balance.closing, balance.due_date)
+        today = self.app.clock().astimezone(supplier.zone).date()
+        return AmountDue(period, balance.closing, balance.due_date,
+                         overdue=is_overdue(balance, today))
 
     def order(self, account: LinkedAccount, period: Period, amount: Decimal) -> PaymentOrder:
         return payment_order_for(self.supplier(account), account.number, period, amount,

@@ -11,7 +11,8 @@ Ranks, best first:
 0. every word is the beginning of a word («перм» → «Пермь», «газ» → «Газпром»);
 1. some word only occurs inside a word («газ» → «Севгаз»);
 2. the query matches only with spaces and dashes ignored («йошкарола» → «Йошкар-Ола»);
-3–5. the same, but matched only through the supplier's ``keywords``.
+3–5. the same, but matched only through the supplier's ``keywords`` (towns, common names),
+   where the query must begin a keyword's word.
 
 Keywords rank below names and regions because they are looser associations. That is
 how «крым» finds Крымгазсети first and Севгаз second: Sevastopol is a region of its
@@ -58,11 +59,14 @@ class _Field:
     words: tuple[str, ...]
     foreign: int
     not_name: int
+    # Keywords (town names) match by the beginning of a word only: «ка» is not a search for
+    # Соликамск.
+    prefix_only: bool = False
 
 
-def _field(text: str, *, foreign: bool, not_name: bool) -> _Field:
+def _field(text: str, *, foreign: bool, not_name: bool, prefix_only: bool = False) -> _Field:
     folded = fold(text)
-    return _Field(folded, tuple(folded.split()), int(foreign), int(not_name))
+    return _Field(folded, tuple(folded.split()), int(foreign), int(not_name), prefix_only)
 
 
 def _word_score(word: str, fields: Iterable[_Field]) -> _Score | None:
@@ -71,13 +75,18 @@ def _word_score(word: str, fields: Iterable[_Field]) -> _Score | None:
     for field in fields:
         if any(candidate.startswith(word) for candidate in field.words):
             found = (_PREFIX, field.foreign, field.not_name)
-        elif word in field.text:
+        elif not field.prefix_only and word in field.text:
             found = (_INSIDE, field.foreign, field.not_name)
         else:
             continue
         if best is None or found < best:
             best = found
     return best
+
+
+def _joined_match(joined: str, field: _Field) -> bool:
+    text = field.text.replace(" ", "")
+    return text.startswith(joined) if field.prefix_only else joined in text
 
 
 def _all_words(words: list[str], fields: list[_Field], penalty: int) -> _Score | None:
@@ -96,7 +105,8 @@ def _score(words: list[str], joined: str, supplier: Supplier, lang: str) -> _Sco
         for text in (supplier.name, supplier.region)
         for text_lang in ("ru", "en")
     ]
-    keywords = [_field(word, foreign=False, not_name=True) for word in supplier.keywords]
+    keywords = [_field(word, foreign=False, not_name=True, prefix_only=True)
+                for word in supplier.keywords]
     for fields, penalty in ((primary, 0), (keywords, _KEYWORD_PENALTY)):
         score = _all_words(words, fields, penalty)
         if score is not None:
@@ -104,7 +114,7 @@ def _score(words: list[str], joined: str, supplier: Supplier, lang: str) -> _Sco
         joined_in = [
             (_JOINED + penalty, field.foreign, field.not_name)
             for field in fields
-            if joined in field.text.replace(" ", "")
+            if _joined_match(joined, field)
         ]
         if joined_in:
             return min(joined_in)
