@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from aiogram import F, Router
 from aiogram.enums import ChatType
 from aiogram.filters import Filter
 from aiogram.types import Message, TelegramObject
+from aiogram.utils.i18n import I18n
 
 from bot.db.models import User
+from bot.i18n import LANGUAGES
 from bot.keyboards.common import main_menu
 
 
@@ -33,6 +36,54 @@ def feature_router(name: str) -> Router:
     return router
 
 
+def _in_every_language(texts: Callable[[], Iterable[str]]) -> frozenset[str] | None:
+    """`texts()` in each of the bot's languages; None outside a handler's I18n context."""
+    i18n = I18n.get_current(no_error=True)
+    if i18n is None:
+        return None
+    found: set[str] = set()
+    for lang in LANGUAGES:
+        with i18n.use_locale(lang):
+            found.update(texts())
+    return frozenset(found)
+
+
+def _main_menu_texts() -> Iterable[str]:
+    return (button.text for row in main_menu().keyboard for button in row)
+
+
+_menu_texts: frozenset[str] | None = None
+
+
+def menu_texts() -> frozenset[str]:
+    """The main menu's entries in every language: a user who switched the language may still
+    press a button of the keyboard sent before (Telegram keeps it until a new one comes).
+    Kept once known: the catalogs do not change while the bot runs."""
+    global _menu_texts  # noqa: PLW0603
+    if _menu_texts is None:
+        found = _in_every_language(_main_menu_texts)
+        if found is None:
+            return frozenset(_main_menu_texts())
+        _menu_texts = found
+    return _menu_texts
+
+
+class MenuEntry(Filter):
+    """A main-menu entry, in whichever of the bot's languages it was pressed."""
+
+    def __init__(self, entry: Any) -> None:
+        self.entry = entry  # a lazy gettext string, MENU_* of bot/keyboards/common.py
+        self._texts: frozenset[str] | None = None
+
+    async def __call__(self, message: Message) -> bool:
+        if self._texts is None:
+            found = _in_every_language(lambda: (str(self.entry),))
+            if found is None:
+                return message.text == str(self.entry)
+            self._texts = found
+        return message.text in self._texts
+
+
 def is_step_input(message: Message) -> bool:
     """Commands and main-menu entries sent during a conversation step are not its input:
     they go on to their own handlers and the step is left. Anything else (a sticker, a
@@ -43,4 +94,4 @@ def is_step_input(message: Message) -> bool:
         return True
     if text.startswith("/"):
         return False
-    return text not in {button.text for row in main_menu().keyboard for button in row}
+    return text not in menu_texts()

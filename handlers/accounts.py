@@ -12,7 +12,7 @@ from aiogram.utils.i18n import gettext as _
 from bot.callbacks import AccountCB
 from bot.db.models import User
 from bot.db.models_accounts import ALIAS_MAX_LEN, LinkedAccount
-from bot.filters import feature_router, is_step_input
+from bot.filters import MenuEntry, feature_router, is_step_input
 from bot.i18n import fmt_date
 from bot.keyboards.accounts import (
     account_card_keyboard,
@@ -95,7 +95,7 @@ def build_router() -> Router:
     router = feature_router(__name__)
 
     @router.message(Command("accounts"))
-    @router.message(F.text == MENU_ACCOUNTS)
+    @router.message(MenuEntry(MENU_ACCOUNTS))
     async def accounts_command(message: Message, state: FSMContext, services: Services,
                                user: User) -> None:
         await state.clear()

@@ -21,7 +21,7 @@ from bot.billing.models import Balance
 from bot.callbacks import BalanceCB
 from bot.db.models import User
 from bot.db.models_accounts import LinkedAccount
-from bot.filters import feature_router
+from bot.filters import MenuEntry, feature_router
 from bot.keyboards.balance import (
     account_choice_keyboard,
     account_gone_keyboard,
@@ -168,7 +168,7 @@ def build_router() -> Router:
     router = feature_router(__name__)
 
     @router.message(Command("balance"))
-    @router.message(F.text == MENU_BALANCE)
+    @router.message(MenuEntry(MENU_BALANCE))
     async def balance_command(message: Message, state: FSMContext, services: Services,
                               user: User) -> None:
         # Like every menu entry, it leaves whatever step the user was in.

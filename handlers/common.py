@@ -10,6 +10,7 @@ from aiogram.types import Message, ReplyKeyboardRemove
 from aiogram.utils.i18n import gettext as _
 
 from bot.db.models import User
+from bot.filters import MenuEntry
 from bot.keyboards.common import MENU_HELP, main_menu
 
 
@@ -52,7 +53,7 @@ def build_router() -> Router:
             )
 
     @router.message(Command("help"))
-    @router.message(F.text == MENU_HELP)
+    @router.message(MenuEntry(MENU_HELP))
     async def help_command(message: Message) -> None:
         await show_help(message)
 

@@ -30,7 +30,7 @@ from bot.callbacks import (
 )
 from bot.db.models import User
 from bot.db.models_accounts import LinkedAccount
-from bot.filters import feature_router
+from bot.filters import MenuEntry, feature_router
 from bot.i18n import fmt_datetime
 from bot.keyboards.accounts import linked_card_keyboard
 from bot.keyboards.common import MENU_LINK, main_menu
@@ -457,7 +457,7 @@ def build_router() -> Router:
     router = feature_router(__name__)
 
     @router.message(Command("link"))
-    @router.message(F.text == MENU_LINK)
+    @router.message(MenuEntry(MENU_LINK))
     async def link_command(message: Message, state: FSMContext, services: Services,
                            user: User) -> None:
         await start_linking(message, state, services, user)
@@ -717,6 +717,9 @@ def build_router() -> Router:
             if exc.reason == "full_name":
                 await message.answer(_("Only the surname, please — without first name and "
                                        "patronymic."))
+            elif exc.reason == "latin":
+                await message.answer(_("Write the surname in Russian letters, as it is printed "
+                                       "on the receipt, for example «Иванова»."))
             else:
                 await message.answer(_("A surname has letters only (a hyphen is fine), for "
                                        "example «Иванова» or «Петров-Водкин»."))

@@ -24,7 +24,7 @@ from bot.billing.models import Period
 from bot.callbacks import PayCB
 from bot.db.models import User
 from bot.db.models_accounts import LinkedAccount
-from bot.filters import feature_router, is_step_input
+from bot.filters import MenuEntry, feature_router, is_step_input
 from bot.i18n import fmt_date, fmt_money, fmt_period
 from bot.keyboards.common import MENU_PAY, main_menu
 from bot.keyboards.payments import (
@@ -272,7 +272,7 @@ def build_router() -> Router:
     router = feature_router(__name__)
 
     @router.message(Command("pay"))
-    @router.message(F.text == MENU_PAY)
+    @router.message(MenuEntry(MENU_PAY))
     async def pay_command(message: Message, state: FSMContext, services: Services, user: User,
                           event_log: EventContext | None = None) -> None:
         await start_payment(message, state, services, user, None, event_log)

@@ -40,7 +40,7 @@ from bot.callbacks import ReadingCB, ReadingMeterCB, ReadingStepCB
 from bot.db.models import User
 from bot.db.models_accounts import LinkedAccount
 from bot.db.models_readings import OutboxStatus
-from bot.filters import feature_router, is_step_input
+from bot.filters import MenuEntry, feature_router, is_step_input
 from bot.fsm_storage.tracked import TrackedState
 from bot.i18n import fmt_date, fmt_money, fmt_period
 from bot.keyboards.common import MENU_READING, main_menu
@@ -548,7 +548,8 @@ async def open_meter(message: Message, state: FSMContext, services: Services, us
     existing = outlook.existing
     if existing is not None and outlook.decision == "refuse":
         _note(ctx, account, reading="resubmission_refused")
-        text += "\n\n" + _("ℹ️ You have already submitted a reading for {period}: {values} "
+        # Whoever sent it: this user, another holder of the account, the web cabinet.
+        text += "\n\n" + _("ℹ️ The reading for {period} has already been submitted: {values} "
                            "({date}). <b>{supplier}</b> does not accept a second reading in the "
                            "same period. If it was wrong, contact the supplier.").format(
             period=period, values=values_text(outlook.meter.zones, existing.values, lang),
@@ -560,9 +561,9 @@ async def open_meter(message: Message, state: FSMContext, services: Services, us
     if existing is not None:
         data.replaced_values = [format(v, "f") for v in existing.values]
         data.replaced_on = existing.taken_on
-        text += "\n\n" + _("ℹ️ You have already submitted {values} on {date} for {period}. "
-                           "<b>{supplier}</b> lets you correct it: a new reading will replace "
-                           "it.").format(
+        text += "\n\n" + _("ℹ️ The reading for {period} has already been submitted: {values} "
+                           "({date}). <b>{supplier}</b> lets you correct it: a new reading will "
+                           "replace it.").format(
             values=values_text(outlook.meter.zones, existing.values, lang),
             date=fmt_date(existing.taken_on, lang), period=period, supplier=name)
     kept = await take_unsaved(state, account.id, outlook.meter,
@@ -783,7 +784,7 @@ def build_router() -> Router:
     router = feature_router(__name__)
 
     @router.message(Command("reading"))
-    @router.message(F.text == MENU_READING)
+    @router.message(MenuEntry(MENU_READING))
     async def reading_command(message: Message, state: FSMContext, services: Services,
                               user: User, event_log: EventContext | None = None) -> None:
         await start_reading(message, state, services, user, None, event_log)

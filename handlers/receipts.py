@@ -24,7 +24,7 @@ from bot.billing.models import Period
 from bot.callbacks import ReceiptCB, ReceiptPageCB
 from bot.db.models import User
 from bot.db.models_accounts import LinkedAccount
-from bot.filters import feature_router, is_step_input
+from bot.filters import MenuEntry, feature_router, is_step_input
 from bot.i18n import fmt_date, fmt_money, fmt_period
 from bot.keyboards.common import MENU_RECEIPT, main_menu
 from bot.keyboards.payments import (
@@ -245,7 +245,7 @@ def build_router() -> Router:
     router = feature_router(__name__)
 
     @router.message(Command("receipt"))
-    @router.message(F.text == MENU_RECEIPT)
+    @router.message(MenuEntry(MENU_RECEIPT))
     async def receipt_command(message: Message, state: FSMContext, services: Services,
                               user: User, event_log: EventContext | None = None) -> None:
         await start_receipt(message, state, services, user, None, event_log)

@@ -218,11 +218,12 @@ def build_router() -> Router:
 
     @router.message(RegistrationStates.phone, F.text)
     async def phone_typed(message: Message) -> None:
-        await message.answer(
-            _("Please don't type the number: press «📱 Share my phone number» below, so "
-              "Telegram confirms it is yours."),
-            reply_markup=share_phone_keyboard(),
-        )
+        if sum(char.isdigit() for char in message.text or "") >= 5:
+            text = _("Please don't type the number: press «📱 Share my phone number» below, "
+                     "so Telegram confirms it is yours.")
+        else:
+            text = _("I need your phone number: press «📱 Share my phone number» below.")
+        await message.answer(text, reply_markup=share_phone_keyboard())
 
     @router.message(RegistrationStates.email, F.text)
     async def email_sent(message: Message, state: FSMContext, services: Services,

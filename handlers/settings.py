@@ -12,7 +12,7 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.callbacks import LanguageCB, SettingsCB
 from bot.db.models import User
-from bot.filters import RegisteredUser, is_step_input
+from bot.filters import MenuEntry, RegisteredUser, is_step_input
 from bot.keyboards.common import (
     LANGUAGE_NAMES,
     MENU_SETTINGS,
@@ -51,7 +51,7 @@ def build_router() -> Router:
     router.callback_query.filter(RegisteredUser())
 
     @router.message(Command("settings"))
-    @router.message(F.text == MENU_SETTINGS)
+    @router.message(MenuEntry(MENU_SETTINGS))
     async def settings_command(message: Message, state: FSMContext, user: User) -> None:
         await state.clear()
         await show_settings(message, user)

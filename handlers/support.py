@@ -27,7 +27,7 @@ from bot.db.models_support import (
     TicketAuthor,
     TicketTopic,
 )
-from bot.filters import RegisteredUser, is_step_input
+from bot.filters import MenuEntry, RegisteredUser, is_step_input
 from bot.i18n import fmt_datetime
 from bot.keyboards.common import MENU_SUPPORT, main_menu
 from bot.keyboards.support import (
@@ -222,7 +222,7 @@ def build_router() -> Router:
     router.callback_query.filter(RegisteredUser())
 
     @router.message(Command("support"))
-    @router.message(F.text == MENU_SUPPORT)
+    @router.message(MenuEntry(MENU_SUPPORT))
     async def support_command(message: Message, state: FSMContext, services: Services,
                               user: User) -> None:
         await start_support(message, state, services, user)

@@ -265,6 +265,8 @@ async def test_crimea_unit_surname_and_last_payment(bot_env: Any, lang: str) -> 
     assert ("только фамилию" if lang == "ru" else "the surname only") in client.last_text()
     await client.send("Иванов Иван Иванович")
     assert ("Нужна только фамилия" if lang == "ru" else "Only the surname") in client.last_text()
+    await client.send("Zhuravleva")  # spelt as an English speaker would: no attempt spent
+    assert ("русскими буквами" if lang == "ru" else "in Russian letters") in client.last_text()
     await client.send(account.surname.upper())
     year = datetime.now(UTC).year
     prompt = client.last_text()

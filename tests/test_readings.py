@@ -389,7 +389,7 @@ async def test_resubmission_replaces_where_the_supplier_allows(bot_env: Any) -> 
     await client.click("✅ Отправить")
     await client.send("/reading")
     screen = client.last_text()
-    assert f"Вы уже передали <b>{spaced(int(previous) + 50)}</b> м³" in screen
+    assert f"уже переданы: <b>{spaced(int(previous) + 50)}</b> м³" in screen
     assert "новые показания заменят прежние" in screen
     # judged against the reading before the replaced one: +20 since then, not −30
     await client.send(str(int(previous) + 20))
@@ -412,7 +412,7 @@ async def test_resubmission_refused_where_the_supplier_refuses(bot_env: Any) -> 
     await client.click("✅ Отправить")
     await client.send("/reading")
     screen = client.last_text()
-    assert "Вы уже передали показания за ноябрь 2026" in screen
+    assert "Показания за ноябрь 2026 уже переданы" in screen
     assert "не принимает повторные показания в том же периоде" in screen
     assert ".." not in screen  # «… 2026 г.» then a full stop
     assert "(20 ноября 2026\u202fг.). " in screen

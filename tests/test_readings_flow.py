@@ -248,7 +248,7 @@ async def test_the_next_meter_is_offered_after_an_accepted_reading(bot_env: Any)
 
     # the old offer still answers: the meter screen says its reading is in
     await client.click(f"📟 Передать показания: № {first.serial}", in_message=offer_message)
-    assert "Вы уже передали" in client.last_text()
+    assert "уже переданы" in client.last_text()
 
 
 async def test_the_next_meter_offer_in_english_and_none_for_one_meter(bot_env: Any) -> None:

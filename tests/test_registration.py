@@ -107,6 +107,8 @@ async def test_foreign_contact_text_and_sticker_at_phone_step(bot_env: Any) -> N
     assert "Это чужой контакт" in client.last_text()
     await client.send("+7 916 123-45-67")
     assert "Не вводите номер вручную" in client.last_text()
+    await client.send("qwerty")  # no number typed: nothing to tell off
+    assert "Нужен ваш номер телефона" in client.last_text()
     await client.send_sticker()
     assert "Нужен ваш номер телефона" in client.last_text()
     user = await get_user(env, client.user.id)
@@ -294,6 +296,21 @@ async def test_delete_my_data(bot_env: Any) -> None:
     assert actions == ["given", "withdrawn"]
     await client.send("/start")
     assert "Выберите язык" in client.last_text()
+
+
+async def test_the_old_languages_menu_still_works_after_a_switch(bot_env: Any) -> None:
+    """Telegram keeps the reply keyboard sent before until the user looks at a new one: a
+    trial pressed «💰 Баланс» after switching to English and got «I did not understand»."""
+    env = await bot_env()
+    client = env.client()
+    await register(client)
+    await client.send("⚙️ Настройки")
+    await client.click("🌐 Язык")
+    await client.click("🇬🇧 English")
+    await client.send("❓ Помощь")
+    assert "What I can do" in client.last_text()
+    await client.send("📋 Мои счета")
+    assert "You have no linked accounts yet" in client.last_text()
 
 
 async def test_settings_change_language_email_and_phone(bot_env: Any) -> None:

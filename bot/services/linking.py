@@ -83,7 +83,7 @@ class InvalidPin(DomainError):
 class InvalidSurname(DomainError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
-        self.reason = reason  # "format" | "full_name"
+        self.reason = reason  # "format" | "full_name" | "latin"
 
 
 class InvalidPayment(DomainError):
@@ -127,6 +127,9 @@ def normalize_pin(raw: str) -> str:
     return pin
 
 
+_CYRILLIC_RE: Final = re.compile(r"[а-яё]", re.IGNORECASE)
+
+
 def normalize_surname(raw: str) -> str:
     """The owner's surname as typed, with spacing tidied; the supplier compares it loosely."""
     surname = " ".join(raw.split())
@@ -135,6 +138,10 @@ def normalize_surname(raw: str) -> str:
         raise InvalidSurname("full_name")
     if not surname or len(surname) > _SURNAME_MAX_LEN or not _SURNAME_RE.match(surname):
         raise InvalidSurname("format")
+    if not _CYRILLIC_RE.search(surname):
+        # Receipts print it in Cyrillic, and so does the supplier's system: «Zhuravleva»
+        # would only spend one of the account's attempts.
+        raise InvalidSurname("latin")
     return surname
 
 
