@@ -8,7 +8,7 @@ from typing import Any
 from aiogram import F, Router
 from aiogram.enums import ChatType
 from aiogram.filters import Filter
-from aiogram.types import Message, TelegramObject
+from aiogram.types import CallbackQuery, Message, TelegramObject
 from aiogram.utils.i18n import I18n
 
 from bot.db.models import User
@@ -82,6 +82,18 @@ class MenuEntry(Filter):
                 return message.text == str(self.entry)
             self._texts = found
         return message.text in self._texts
+
+
+def may_leave(event: TelegramObject, own_prefixes: tuple[str, ...]) -> bool:
+    """Whether an update at a conversation step may take the user elsewhere: a command or a
+    main-menu entry (not /cancel, which leaves on purpose), or a button other than the
+    conversation's own (callback data prefixes `own_prefixes`, each with its ':')."""
+    if isinstance(event, Message):
+        command = (event.text or "").split("@", 1)[0].split(maxsplit=1)[:1]
+        return not is_step_input(event) and command != ["/cancel"]
+    if isinstance(event, CallbackQuery):
+        return not (event.data or "").startswith(own_prefixes)
+    return False
 
 
 def is_step_input(message: Message) -> bool:

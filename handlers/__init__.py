@@ -71,4 +71,6 @@ def build_root_router() -> Router:
     # Around all of them: whichever router takes the user away from a reading's values,
     # they are kept and the user is told the reading was not submitted.
     readings.watch_unsaved(root)
+    # Likewise, a user taken out of linking after the number is told it was not linked.
+    linking.watch_left(root)
     return root

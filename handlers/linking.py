@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
+from typing import Any
 
-from aiogram import F, Router, html
+from aiogram import BaseMiddleware, Bot, F, Router, html
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, TelegramObject
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 
@@ -30,7 +32,8 @@ from bot.callbacks import (
 )
 from bot.db.models import User
 from bot.db.models_accounts import LinkedAccount
-from bot.filters import MenuEntry, feature_router
+from bot.filters import MenuEntry, feature_router, may_leave
+from bot.fsm_storage.tracked import TrackedState
 from bot.i18n import fmt_datetime
 from bot.keyboards.accounts import linked_card_keyboard
 from bot.keyboards.common import MENU_LINK, main_menu
@@ -451,6 +454,57 @@ def step_hint(current: str | None) -> str:
         LinkStates.payment.state: _("Now: send the amount of the last payment."),
     }
     return hints.get(current or "", "")
+
+
+# --- leaving midway ----------------------------------------------------------------------
+
+# Steps after the number: leaving one of them silently, a user may think the account linked.
+_TOLD_ON_LEAVING = frozenset({LinkStates.proof.state, LinkStates.pin.state,
+                              LinkStates.surname.state, LinkStates.payment.state})
+_OWN_BUTTONS = tuple(f"{cb.__prefix__}:" for cb in (LinkCB, LinkSupplierCB, LinkRegionCB,
+                                                    LinkPageCB, LinkUnitCB, LinkProofCB))
+
+
+def interrupted_text(supplier: Supplier, data: LinkData, lang: str) -> str:
+    return _("ℹ️ Account <code>{number}</code> ({supplier}) was not linked: linking was "
+             "interrupted. Send /link to start again.").format(
+        number=mask_account(data.number or ""), supplier=_q(_where(supplier, data.unit, lang)))
+
+
+class LinkingLeftWatch(BaseMiddleware):
+    """Outer middleware on every message and button press: a user whom a menu entry, a
+    command or another feature's button takes out of linking after the number is told the
+    account was not linked (/cancel and /link again leave on purpose, and are not)."""
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        state: FSMContext | None = data.get("state")
+        user: User | None = data.get("user")
+        if (state is None or user is None or data.get("raw_state") not in _TOLD_ON_LEAVING
+                or not may_leave(event, _OWN_BUTTONS)):
+            return await handler(event, data)
+        form = await LinkData.load(state)
+        result = await handler(event, data)
+        after = state.current if isinstance(state, TrackedState) else await state.get_state()
+        services: Services | None = data.get("services")
+        supplier = (services.app.catalog.get(form.supplier)
+                    if services is not None and form.supplier else None)
+        if after in LinkStates.__all_states_names__ or supplier is None or form.number is None:
+            return result
+        bot: Bot = data["bot"]
+        await bot.send_message(state.key.chat_id, interrupted_text(supplier, form, user.language))
+        return result
+
+
+def watch_left(router: Router) -> None:
+    """Set `LinkingLeftWatch` on `router`: the root one, which sees every update."""
+    watch = LinkingLeftWatch()
+    router.message.outer_middleware(watch)
+    router.callback_query.outer_middleware(watch)
 
 
 def build_router() -> Router:

@@ -40,7 +40,7 @@ from bot.callbacks import ReadingCB, ReadingMeterCB, ReadingStepCB
 from bot.db.models import User
 from bot.db.models_accounts import LinkedAccount
 from bot.db.models_readings import OutboxStatus
-from bot.filters import MenuEntry, feature_router, is_step_input
+from bot.filters import MenuEntry, feature_router, is_step_input, may_leave
 from bot.fsm_storage.tracked import TrackedState
 from bot.i18n import fmt_date, fmt_money, fmt_period
 from bot.keyboards.common import MENU_READING, main_menu
@@ -714,15 +714,9 @@ _UNSAVED_STATES = frozenset({ReadingStates.value.state, ReadingStates.confirm.st
 
 
 def _may_leave(event: TelegramObject) -> bool:
-    """An update at the value or confirmation step that may take the user elsewhere: a command
-    or a main-menu entry (not /cancel, which drops the values on purpose), or any button but
-    the confirmation's own (they settle the reading themselves)."""
-    if isinstance(event, Message):
-        command = (event.text or "").split("@", 1)[0].split(maxsplit=1)[:1]
-        return not is_step_input(event) and command != ["/cancel"]
-    if isinstance(event, CallbackQuery):
-        return not (event.data or "").startswith(f"{ReadingStepCB.__prefix__}:")
-    return False
+    """An update at the value or confirmation step that may take the user elsewhere (the
+    confirmation's own buttons settle the reading themselves; /cancel drops it on purpose)."""
+    return may_leave(event, (f"{ReadingStepCB.__prefix__}:",))
 
 
 class UnsavedReadingWatch(BaseMiddleware):

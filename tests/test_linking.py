@@ -326,6 +326,39 @@ async def test_moscow_offers_a_choice_of_proofs(bot_env: Any, lang: str) -> None
     assert "⭐" not in client.last_text()
 
 
+async def test_leaving_after_the_number_says_the_account_was_not_linked(bot_env: Any) -> None:
+    """A trial left at the surname step for «📋 Мои счета» and was not told anything: the
+    account could seem linked."""
+    env = await bot_env()
+    first, _second = await entries(env, "mrg_moscow")
+    assert first.surname
+    client = env.client()
+    await register(client)
+    supplier = env.runtime.app.catalog.get("mrg_moscow")
+    await client.send("/link")
+    await choose_supplier(client, "москва", supplier.display_name("ru"))
+    await client.send("📋 Мои счета")  # before the number: nothing to tell
+    assert "не привязан" not in client.last_text()
+    await client.send("/link")
+    await choose_supplier(client, "москва", supplier.display_name("ru"))
+    await client.send(first.number)
+    await client.click("👤 Фамилия и последний платёж")
+    await client.send(first.surname)
+    await client.send("📋 Мои счета")
+    notice = client.last_text()
+    assert f"Лицевой счёт <code>•••• {first.number[-4:]}</code>" in notice, notice
+    assert "не привязан" in notice and "/link" in notice and first.number not in notice
+    assert await linked(env, client.user.id) == []
+    # /cancel leaves on purpose, and /link again starts afresh: neither is told off.
+    for leave in ("/cancel", "/link"):
+        await client.send("/link")
+        await choose_supplier(client, "москва", supplier.display_name("ru"))
+        await client.send(first.number)
+        await client.click("🔢 ПИН-код")
+        await client.send(leave)
+        assert all("не привязан" not in text for text in client.texts()[-2:])
+
+
 async def test_sevgas_keeps_leading_zeros_and_names_its_password(bot_env: Any) -> None:
     env = await bot_env()
     account = (await entries(env, "sevgas"))[0]
