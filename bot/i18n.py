@@ -19,6 +19,7 @@ from aiogram.types import TelegramObject, User
 from aiogram.utils.i18n import I18n, I18nMiddleware
 from babel.dates import format_date as babel_format_date
 from babel.dates import format_datetime as babel_format_datetime
+from babel.dates import format_skeleton as babel_format_skeleton
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
@@ -99,6 +100,12 @@ def fmt_number(value: Decimal | int | float, locale: str, decimals: int | None =
 
 def fmt_date(value: date, locale: str, fmt: str = "long") -> str:
     return babel_format_date(value, format=fmt, locale=locale)
+
+
+def fmt_day_month(value: date, locale: str) -> str:
+    """A day of a month without the year, in the locale's order: «15 ноября», "November 15"
+    (a fixed "d MMMM" gave English "15 November" beside Babel's "November 22, 2026")."""
+    return babel_format_skeleton("MMMMd", value, locale=locale)
 
 
 def fmt_datetime(value: datetime, locale: str, fmt: str = "medium", tz: Any = None) -> str:

@@ -42,7 +42,7 @@ from bot.db.models_accounts import LinkedAccount
 from bot.db.models_readings import OutboxStatus
 from bot.filters import MenuEntry, feature_router, is_step_input, may_leave
 from bot.fsm_storage.tracked import TrackedState
-from bot.i18n import fmt_date, fmt_money, fmt_period
+from bot.i18n import fmt_date, fmt_day_month, fmt_money, fmt_period
 from bot.keyboards.common import MENU_READING, main_menu
 from bot.keyboards.readings import (
     KEY_TAG_LEN,
@@ -143,8 +143,8 @@ def window_text(outlook: MeterOutlook, lang: str) -> str:
     window = outlook.window
     supplier = _q(outlook.supplier.display_name(lang))
     period = fmt_period(window.period.year, window.period.month, lang)
-    start = fmt_date(window.opens_at, lang, "d MMMM")
-    end = fmt_date(window.closes_at, lang, "d MMMM")
+    start = fmt_day_month(window.opens_at, lang)
+    end = fmt_day_month(window.closes_at, lang)
     if window.open and outlook.supplier.readings.window.always_open:
         return _("🗓 <b>{supplier}</b> accepts readings on any day of the month.").format(
             supplier=supplier)

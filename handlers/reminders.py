@@ -28,7 +28,7 @@ from aiogram.utils.i18n import gettext as _
 from bot.callbacks import LinkCB, ReminderActionCB, ReminderCB
 from bot.db.models import User
 from bot.filters import feature_router, is_step_input
-from bot.i18n import fmt_date
+from bot.i18n import fmt_day_month
 from bot.keyboards.reminders import (
     account_keyboard,
     fmt_time,
@@ -82,7 +82,7 @@ def _next(entry: AccountReminders, kind: ReminderKind, lang: str) -> str:
     at = entry.upcoming.get(kind)
     if at is None:
         return ""
-    return "\n      " + _("next: {date}").format(date=fmt_date(at.date(), lang, "d MMMM"))
+    return "\n      " + _("next: {date}").format(date=fmt_day_month(at.date(), lang))
 
 
 def _zone_line(zone: str, chosen: str | None) -> str:

@@ -10,7 +10,15 @@ from decimal import Decimal
 from aiogram.filters.callback_data import CallbackData
 
 from bot.callbacks import ALL_CALLBACKS
-from bot.i18n import LANGUAGES, compile_catalogs, create_i18n, fmt_date, fmt_money, fmt_period
+from bot.i18n import (
+    LANGUAGES,
+    compile_catalogs,
+    create_i18n,
+    fmt_date,
+    fmt_day_month,
+    fmt_money,
+    fmt_period,
+)
 from bot.i18n_catalogs import extract_template, load_catalog
 
 PLACEHOLDER = re.compile(r"\{[a-z_]*\}")
@@ -96,3 +104,9 @@ def test_callback_data_fits_64_bytes() -> None:
         samples.append(cls(**fields))
     for sample in samples:
         assert len(sample.pack().encode()) <= 64, sample
+
+
+def test_a_day_of_a_month_in_each_languages_order() -> None:
+    # English dates read "November 22, 2026" elsewhere: "15 November" beside them was mixed.
+    assert fmt_day_month(date(2026, 11, 15), "en") == "November 15"
+    assert fmt_day_month(date(2026, 11, 15), "ru") == "15 ноября"

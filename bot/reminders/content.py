@@ -32,7 +32,7 @@ from bot.context import AppContext
 from bot.db.models_accounts import LinkedAccount
 from bot.db.repositories.readings import OutboxRepository
 from bot.db.repositories.reminders import ReadyDelivery, ReminderRepository
-from bot.i18n import LANGUAGES, fmt_date, fmt_money, fmt_period
+from bot.i18n import LANGUAGES, fmt_day_month, fmt_money, fmt_period
 from bot.keyboards.reminders import reminder_keyboard
 from bot.reminders.models import (
     RECEIPT_LAST_DAY,
@@ -189,7 +189,7 @@ class ReminderContent:
                 head = _("📟 <b>Time to submit your gas meter readings</b>")
                 rule = _("{supplier} accepts readings from {start} to {end}.").format(
                     supplier=html.quote(supplier.display_name(lang)),
-                    start=fmt_date(start, lang, "d MMMM"), end=fmt_date(end, lang, "d MMMM"))
+                    start=fmt_day_month(start, lang), end=fmt_day_month(end, lang))
             else:
                 left = (end - max(start, end - timedelta(
                     days=settings.readings_days_before))).days
@@ -200,13 +200,13 @@ class ReminderContent:
                             left).format(n=left))
                 rule = _("{supplier} accepts readings until {end} inclusive.").format(
                     supplier=html.quote(supplier.display_name(lang)),
-                    end=fmt_date(end, lang, "d MMMM"))
+                    end=fmt_day_month(end, lang))
             lines = [head, about, rule]
         elif kind is ReminderKind.PAYMENT:
             due = (balance.due_date if balance is not None and balance.due_date is not None
                    else due_date(settings, period.shift(1)))
             lines = [_("💳 <b>Payment is due by {date}</b>").format(
-                date=fmt_date(due, lang, "d MMMM")), about]
+                date=fmt_day_month(due, lang)), about]
             if balance is not None:
                 lines.append(_("Amount due: <b>{amount}</b>").format(
                     amount=fmt_money(max(balance.closing, Decimal(0)), lang)))
