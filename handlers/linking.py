@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
-from aiogram import BaseMiddleware, Bot, F, Router, html
+from aiogram import Bot, F, Router, html
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, TelegramObject
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 
@@ -32,8 +31,7 @@ from bot.callbacks import (
 )
 from bot.db.models import User
 from bot.db.models_accounts import LinkedAccount
-from bot.filters import MenuEntry, feature_router, may_leave
-from bot.fsm_storage.tracked import TrackedState
+from bot.filters import MenuEntry, feature_router
 from bot.i18n import fmt_datetime
 from bot.keyboards.accounts import linked_card_keyboard
 from bot.keyboards.common import MENU_LINK, main_menu
@@ -49,6 +47,7 @@ from bot.keyboards.linking import (
     units_keyboard,
 )
 from bot.middlewares.events import EventContext
+from bot.middlewares.leaving import LeavingWatch
 from bot.services import Services
 from bot.services.linking import (
     AccountNotFound,
@@ -471,40 +470,31 @@ def interrupted_text(supplier: Supplier, data: LinkData, lang: str) -> str:
         number=mask_account(data.number or ""), supplier=_q(_where(supplier, data.unit, lang)))
 
 
-class LinkingLeftWatch(BaseMiddleware):
-    """Outer middleware on every message and button press: a user whom a menu entry, a
-    command or another feature's button takes out of linking after the number is told the
-    account was not linked (/cancel and /link again leave on purpose, and are not)."""
+class LinkingLeftWatch(LeavingWatch[LinkData]):
+    """A user whom a menu entry, a command or another feature's button takes out of linking
+    after the number is told the account was not linked (/cancel and /link again leave on
+    purpose, and are not)."""
 
-    async def __call__(
-        self,
-        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
-        event: TelegramObject,
-        data: dict[str, Any],
-    ) -> Any:
-        state: FSMContext | None = data.get("state")
-        user: User | None = data.get("user")
-        if (state is None or user is None or data.get("raw_state") not in _TOLD_ON_LEAVING
-                or not may_leave(event, _OWN_BUTTONS)):
-            return await handler(event, data)
+    steps = _TOLD_ON_LEAVING
+    own_buttons = _OWN_BUTTONS
+
+    async def before(self, state: FSMContext) -> LinkData | None:
         form = await LinkData.load(state)
-        result = await handler(event, data)
-        after = state.current if isinstance(state, TrackedState) else await state.get_state()
-        services: Services | None = data.get("services")
-        supplier = (services.app.catalog.get(form.supplier)
-                    if services is not None and form.supplier else None)
-        if after in LinkStates.__all_states_names__ or supplier is None or form.number is None:
-            return result
+        return form if form.number is not None and form.supplier is not None else None
+
+    async def after(self, form: LinkData, state_after: str | None, state: FSMContext,
+                    user: User, data: dict[str, Any]) -> None:
+        services: Services = data["services"]
+        supplier = services.app.catalog.get(form.supplier or "")
+        if state_after in LinkStates.__all_states_names__ or supplier is None:
+            return
         bot: Bot = data["bot"]
         await bot.send_message(state.key.chat_id, interrupted_text(supplier, form, user.language))
-        return result
 
 
 def watch_left(router: Router) -> None:
-    """Set `LinkingLeftWatch` on `router`: the root one, which sees every update."""
-    watch = LinkingLeftWatch()
-    router.message.outer_middleware(watch)
-    router.callback_query.outer_middleware(watch)
+    """Set `LinkingLeftWatch` on `router` (the root one)."""
+    LinkingLeftWatch().watch(router)
 
 
 def build_router() -> Router:

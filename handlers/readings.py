@@ -22,15 +22,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from aiogram import BaseMiddleware, Bot, F, Router, html
+from aiogram import Bot, F, Router, html
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
-from aiogram.types import BufferedInputFile, CallbackQuery, Message, TelegramObject
+from aiogram.types import BufferedInputFile, CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 
@@ -40,8 +40,7 @@ from bot.callbacks import ReadingCB, ReadingMeterCB, ReadingStepCB
 from bot.db.models import User
 from bot.db.models_accounts import LinkedAccount
 from bot.db.models_readings import OutboxStatus
-from bot.filters import MenuEntry, feature_router, is_step_input, may_leave
-from bot.fsm_storage.tracked import TrackedState
+from bot.filters import MenuEntry, feature_router, is_step_input
 from bot.i18n import fmt_date, fmt_day_month, fmt_money, fmt_period
 from bot.keyboards.common import MENU_READING, main_menu
 from bot.keyboards.readings import (
@@ -55,6 +54,7 @@ from bot.keyboards.readings import (
     retry_keyboard,
 )
 from bot.middlewares.events import EventContext
+from bot.middlewares.leaving import LeavingWatch
 from bot.readings_outbox import fmt_reading, outcome_text, values_text, zone_label
 from bot.services import Services
 from bot.services.readings import Draft, MeterOutlook, SupplierGone, new_key, split_values
@@ -713,62 +713,44 @@ async def send_chart(message: Message, services: Services, user: User,
 _UNSAVED_STATES = frozenset({ReadingStates.value.state, ReadingStates.confirm.state})
 
 
-def _may_leave(event: TelegramObject) -> bool:
-    """An update at the value or confirmation step that may take the user elsewhere (the
-    confirmation's own buttons settle the reading themselves; /cancel drops it on purpose)."""
-    return may_leave(event, (f"{ReadingStepCB.__prefix__}:",))
+class UnsavedReadingWatch(LeavingWatch[ReadingData]):
+    """Values typed for a reading are never dropped unnoticed: before the handler that takes
+    the user away, they are kept aside (`keep_unsaved`), where /reading for that meter takes
+    them up again; after it, a user taken out of /reading is told the reading was not
+    submitted. The confirmation's own buttons settle the reading themselves; /cancel drops
+    it on purpose."""
 
+    steps = _UNSAVED_STATES
+    own_buttons = (f"{ReadingStepCB.__prefix__}:",)
 
-class UnsavedReadingWatch(BaseMiddleware):
-    """Outer middleware on every message and button press: values typed for a reading are
-    never dropped unnoticed.
-
-    Menu entries, commands and buttons must work at any step, and each feature clears the
-    state its own way, so what matters is seen around the handler: before it, the values are
-    kept aside (`keep_unsaved`), where /reading for that meter takes them up again; after it,
-    a user taken out of /reading is told the reading was not submitted. The step's own input
-    passes untouched, without a storage round trip."""
-
-    async def __call__(
-        self,
-        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
-        event: TelegramObject,
-        data: dict[str, Any],
-    ) -> Any:
-        state: FSMContext | None = data.get("state")
-        user: User | None = data.get("user")
-        if (state is None or user is None or data.get("raw_state") not in _UNSAVED_STATES
-                or not _may_leave(event)):
-            return await handler(event, data)
+    async def before(self, state: FSMContext) -> ReadingData | None:
         draft = await ReadingData.load(state)
         if not draft.unsaved:
-            return await handler(event, data)
+            return None
         await keep_unsaved(state, draft)
-        result = await handler(event, data)
-        after = state.current if isinstance(state, TrackedState) else await state.get_state()
-        if after in _UNSAVED_STATES:
+        return draft
+
+    async def after(self, draft: ReadingData, state_after: str | None, state: FSMContext,
+                    user: User, data: dict[str, Any]) -> None:
+        if state_after in _UNSAVED_STATES:
             now = await ReadingData.load(state)
             if (now.account_id, now.meter_id) == (draft.account_id, draft.meter_id):
                 # Still at this meter (/help), or at it again with the values taken up (or
                 # dropped by «Start over»): nothing is left to keep.
                 await drop_unsaved(state)
-            return result  # at another meter now: the values wait for theirs
-        if after in ReadingStates.__all_states_names__:
-            return result  # /reading again, choosing the account or meter: the values wait
+            return  # at another meter now: the values wait for theirs
+        if state_after in ReadingStates.__all_states_names__:
+            return  # /reading again, choosing the account or meter: the values wait
         markup = (continue_keyboard(draft.account_id, draft.meter_index)
                   if draft.account_id is not None and draft.meter_index is not None else None)
         bot: Bot = data["bot"]
         await bot.send_message(state.key.chat_id, left_text(draft, user.language),
                                reply_markup=markup)
-        return result
 
 
 def watch_unsaved(router: Router) -> None:
-    """Set `UnsavedReadingWatch` on `router`: the root one, as it must see every update that
-    can leave a step, whichever router handles it."""
-    watch = UnsavedReadingWatch()
-    router.message.outer_middleware(watch)
-    router.callback_query.outer_middleware(watch)
+    """Set `UnsavedReadingWatch` on `router` (the root one)."""
+    UnsavedReadingWatch().watch(router)
 
 
 # --- the router --------------------------------------------------------------------------
