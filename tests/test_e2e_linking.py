@@ -109,7 +109,7 @@ async def test_linking_end_to_end(tmp_path: Path) -> None:
             await start_perm(ru)
             unknown = "59000001" if perm[0]["account"] != "59000001" else "59000002"
             await ru.send(unknown)
-            assert "не найден" in ru.texts()[-1]
+            assert "не находит лицевой счёт" in ru.texts()[-1]
 
             # Duplicate.
             await ru.send(perm[0]["account"])
