@@ -73,4 +73,6 @@ def build_root_router() -> Router:
     readings.watch_unsaved(root)
     # Likewise, a user taken out of linking after the number is told it was not linked.
     linking.watch_left(root)
+    # And one taken out of a ticket's thread is told their messages no longer go to it.
+    support.watch_left(root)
     return root

@@ -25,7 +25,9 @@ from bot.keyboards.groups import open_bot_keyboard, start_link
 GROUP_CHATS = {ChatType.GROUP, ChatType.SUPERGROUP}
 
 # Commands answered in groups: the `/start` payload that opens the feature in the private
-# chat, and the button's label. /start and /help answer with the introduction instead.
+# chat, and the button's label. /start and /help answer with the introduction instead, and
+# /cancel with a pointer to the private chat. Every command of the private menu
+# (handlers/commands.py) is answered here: tests/test_groups.py checks it.
 FEATURES: dict[str, tuple[str, LazyProxy]] = {
     "balance": ("balance", __("💰 Balance in the bot")),
     "reading": ("reading", __("📟 Submit a reading in the bot")),
@@ -35,6 +37,7 @@ FEATURES: dict[str, tuple[str, LazyProxy]] = {
     "link": ("link", __("🔗 Link an account in the bot")),
     "support": ("support", __("🆘 Support in the bot")),
     "settings": ("settings", __("⚙️ Settings in the bot")),
+    "reminders": ("reminders", __("🔔 Reminders in the bot")),
 }
 
 
@@ -96,6 +99,15 @@ def build_router() -> Router:
         await message.reply(
             _("🔒 That is personal, so I answer it in a private chat: tap the button below."),
             reply_markup=open_bot_keyboard(start_link(username, payload), str(label)))
+
+    @router.message(Command("cancel"))
+    async def cancel_in_group(message: Message, bot: Bot) -> None:
+        # Steps run only in the private chat (their state is kept per chat).
+        username = await bot_username(bot)
+        await message.reply(
+            _("There is nothing to cancel here: I do everything personal in a private chat. "
+              "Send /cancel there."),
+            reply_markup=open_bot_keyboard(start_link(username)))
 
     # Anything else, group chatter included, stays unhandled: no answer.
     @router.message(AddressedToBot())

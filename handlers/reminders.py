@@ -91,6 +91,13 @@ def _zone_line(zone: str, chosen: str | None) -> str:
     return _("🌍 Time zone: {zone}").format(zone=zone_name(zone))
 
 
+def _account_zone_line(zone: str, chosen: str | None) -> str:
+    # The chosen zone is the user's, not the account's: say so on the account's screen.
+    if chosen is None:
+        return _zone_line(zone, chosen)
+    return _("🌍 Time zone: {zone}, for all your accounts").format(zone=zone_name(zone))
+
+
 def account_text(entry: AccountReminders, services: Services, lang: str,
                  chosen_zone: str | None) -> str:
     account, settings = entry.account, entry.settings
@@ -115,7 +122,7 @@ def account_text(entry: AccountReminders, services: Services, lang: str,
                        "{time}").format(day=RECEIPT_FIRST_DAY, time=at))
     else:
         lines.append(_("🧾 New receipt: off"))
-    lines.append(_zone_line(entry.zone, chosen_zone))
+    lines.append(_account_zone_line(entry.zone, chosen_zone))
     if entry.window is not None:
         lines.append("")
         if entry.window.always_open:
@@ -420,7 +427,8 @@ def build_router() -> Router:
 
 
 def _timezone_text(chosen: str | None) -> str:
-    text = _("🌍 <b>Time zone</b>\nReminders come at the time you chose, in this time zone.")
+    text = (_("🌍 <b>Time zone</b>\nReminders come at the time you chose, in this time zone.")
+            + "\n" + _("The time zone you choose applies to all your accounts."))
     if chosen is None:
         return text + "\n" + _("Now: your supplier's region's.")
     return text + "\n" + _("Now: {zone}.").format(zone=zone_name(chosen))
@@ -443,6 +451,6 @@ async def _set_zone(query: CallbackQuery, value: str, services: Services, user: 
             await query.answer(_("This button is no longer active."))
             return False
     await services.reminders.set_timezone(user.id, zone)
-    await query.answer(_("🌍 Time zone: {zone}").format(zone=zone_name(zone)) if zone
-                       else _("🌍 Time zone: your supplier's region's"))
+    await query.answer(_("🌍 Time zone for all your accounts: {zone}").format(
+        zone=zone_name(zone)) if zone else _("🌍 Time zone: each account's supplier's"))
     return True

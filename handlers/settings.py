@@ -123,7 +123,8 @@ def build_router() -> Router:
                 reply_markup=email_settings_keyboard(bool(user.email)),
             )
 
-    @router.callback_query(SettingsCB.filter(F.action == "email_clear"))
+    # Only at the e-mail step: once the user has left it, the button is stale (fallback).
+    @router.callback_query(SettingsCB.filter(F.action == "email_clear"), SettingsStates.email)
     async def clear_email(query: CallbackQuery, state: FSMContext, services: Services,
                           user: User) -> None:
         await services.users.clear_email(user)

@@ -5,7 +5,7 @@ tickets» lists the tickets with their status."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from aiogram import Bot, F, Router, html
@@ -32,11 +32,13 @@ from bot.i18n import fmt_datetime
 from bot.keyboards.common import MENU_SUPPORT, main_menu
 from bot.keyboards.support import (
     accounts_keyboard,
+    reply_keyboard,
     ticket_keyboard,
     tickets_keyboard,
     topic_label,
     topics_keyboard,
 )
+from bot.middlewares.leaving import LeavingWatch
 from bot.services import Services
 from bot.services.accounts import masked_number
 from bot.services.support import (
@@ -126,6 +128,12 @@ async def show_tickets(message: Message, services: Services, user: User, *,
         await message.answer(text, reply_markup=markup)
 
 
+def own_words(text: str) -> str:
+    """A ticket's text as stored, where the user's phones and e-mails are masked for the
+    support chat («<phone>»), with the masks in the user's language."""
+    return text.replace("<phone>", _("[phone]")).replace("<email>", _("[e-mail]"))
+
+
 async def ticket_card(ticket: SupportTicket, services: Services, lang: str) -> str:
     lines = [_("<b>Ticket #{id}</b> · {topic}").format(
         id=ticket.id, topic=html.quote(topic_label(ticket.topic)))]
@@ -135,13 +143,13 @@ async def ticket_card(ticket: SupportTicket, services: Services, lang: str) -> s
     if ticket.closed_at is not None:
         lines.append(_("Closed: {when}").format(
             when=ticket_time(ticket.closed_at, lang, zone)))
-    lines += ["", f"<blockquote>{html.quote(_clip(ticket.text, 1000))}</blockquote>"]
+    lines += ["", f"<blockquote>{html.quote(_clip(own_words(ticket.text), 1000))}</blockquote>"]
     thread = await services.support.thread(ticket.id)
     if thread:
         lines += ["", _("Last messages:")]
         for item in thread[-THREAD_SHOWN:]:
             who = _("Support") if item.author == TicketAuthor.STAFF else _("You")
-            body = html.quote(_clip(item.text, THREAD_CLIP)) or "📷"
+            body = html.quote(_clip(own_words(item.text), THREAD_CLIP)) or "📷"
             lines.append(f"<b>{who}:</b> {body}")
     elif ticket.is_open:
         lines += ["", _("No answer yet: support will write to you here.")]
@@ -213,6 +221,33 @@ async def start_support(message: Message, state: FSMContext, services: Services,
 
 
 # --- the router -----------------------------------------------------------------------------
+
+
+class SupportReplyWatch(LeavingWatch[int]):
+    """After a ticket, what the user writes goes to it «until /cancel»: a user whom a menu
+    entry, a command or another feature's button takes elsewhere is told it no longer does,
+    with the ticket's «Reply» button to go back (/cancel leaves on purpose)."""
+
+    steps = frozenset({SupportStates.reply.state})
+    own_buttons = tuple(f"{cb.__prefix__}:" for cb in (SupportCB, SupportTopicCB,
+                                                       SupportAccountCB))
+
+    async def before(self, state: FSMContext) -> int | None:
+        return (await SupportData.load(state)).ticket_id
+
+    async def after(self, ticket_id: int, state_after: str | None, state: FSMContext,
+                    user: User, data: dict[str, Any]) -> None:
+        if state_after in SupportStates.__all_states_names__:
+            return  # still in /support: another ticket, or a new one
+        bot: Bot = data["bot"]
+        await bot.send_message(state.key.chat_id, _(
+            "ℹ️ What you write now no longer goes to ticket #{id}. To add to it, press "
+            "«↩️ Reply».").format(id=ticket_id), reply_markup=reply_keyboard(ticket_id))
+
+
+def watch_left(router: Router) -> None:
+    """Set `SupportReplyWatch` on `router` (the root one)."""
+    SupportReplyWatch().watch(router)
 
 
 def build_router() -> Router:

@@ -257,6 +257,19 @@ async def _replied_ticket(message: Message, services: Services, bot: Bot
     return await services.support.by_post(message.chat.id, replied.message_id)
 
 
+def _post_of_a_gone_ticket(message: Message) -> bool:
+    """A reply to a ticket's post (or to a user's message in its thread) whose ticket is no
+    longer stored: the user deleted their data. The posts begin with these marks."""
+    replied = message.reply_to_message
+    shown = (replied.text or replied.caption or "") if replied is not None else ""
+    return shown.startswith(("🆘", "💬"))
+
+
+def gone_text() -> str:
+    return _("This ticket no longer exists: the user deleted their data, so they cannot be "
+             "answered here.")
+
+
 def _is_reply_to_bot(message: Message, bot: Bot) -> bool:
     replied = message.reply_to_message
     return replied is not None and replied.from_user is not None \
@@ -322,7 +335,8 @@ def build_router() -> Router:
                     fsm_storage: BaseStorage) -> None:
         ticket = await _replied_ticket(message, services, bot)
         if ticket is None:
-            await message.reply(_("Send /close as a reply to the ticket's post."))
+            await message.reply(gone_text() if _post_of_a_gone_ticket(message)
+                                else _("Send /close as a reply to the ticket's post."))
             return
         if not await services.support.close(ticket):
             await message.reply(_("Ticket #{id} is already closed.").format(id=ticket.id))
@@ -347,6 +361,9 @@ def build_router() -> Router:
         if not _is_reply_to_bot(message, bot) or (message.text or "").startswith("/"):
             return
         ticket = await _replied_ticket(message, services, bot)
+        if ticket is None and _post_of_a_gone_ticket(message):
+            await message.reply(gone_text())
+            return
         if ticket is None:
             # A reply to another message of the bot (a ticket's photo, /logs, the
             # introduction): say so rather than let the staff think it went out.

@@ -25,6 +25,7 @@ from aiogram.types import (
 )
 
 from bot.app import set_commands
+from handlers.commands import PRIVATE_COMMANDS
 from tests.support.botenv import BOT_USER
 from tests.support.fake_session import Request
 from tests.test_linking import PHONE, entries, link_directly, register
@@ -130,7 +131,7 @@ async def registered_with_account(env: Any, user_id: int) -> tuple[Any, Any]:
 @pytest.mark.parametrize(("command", "payload"), [
     ("balance", "balance"), ("reading", "reading"), ("pay", "pay"), ("receipt", "receipt"),
     ("accounts", "accounts"), ("support", "support"), ("link", "link"),
-    ("settings", "settings"),
+    ("settings", "settings"), ("reminders", "reminders"),
 ])
 async def test_group_command_replies_with_a_deep_link_and_no_personal_data(
         bot_env: Any, command: str, payload: str) -> None:
@@ -150,6 +151,39 @@ async def test_group_command_replies_with_a_deep_link_and_no_personal_data(
     everything = " ".join(str(r.params) for r in sent)
     for secret in (PHONE, PHONE.lstrip("+"), entry.number, entry.number[-4:], "Дача"):
         assert secret not in everything
+
+
+async def test_every_command_of_the_menu_and_of_help_is_answered_in_a_group(
+        bot_env: Any) -> None:
+    """A QA trial sent /reminders@bot in a group and got no answer at all."""
+    env = await bot_env()
+    private = env.client(user_id=6112)
+    await private.send("/help")
+    member = GroupMember(env, 6112)
+    for command, _description in PRIVATE_COMMANDS:
+        assert f"/{command} —" in private.last_text()  # /help lists the same commands
+        sent = answers(await member.send(f"/{command}@gas_test_bot"))
+        assert [r.method for r in sent] == ["sendMessage"], command
+        assert sent[0].chat_id == GROUP_ID and sent[0].obj.reply_parameters is not None
+        assert url_buttons(sent[0])[0][1].startswith("https://t.me/gas_test_bot"), command
+
+
+async def test_cancel_in_a_group_points_to_the_private_chat(bot_env: Any) -> None:
+    env = await bot_env()
+    client, _ = await registered_with_account(env, 6113)
+    await client.send("/support")
+    member = GroupMember(env, 6113)
+    sent = answers(await member.send("/cancel@gas_test_bot"))
+    assert len(sent) == 1
+    assert sent[0].text == ("Здесь нечего отменять: всё личное я делаю в личном чате. "
+                            "Отправьте /cancel там.")
+    assert url_buttons(sent[0]) == [("🤖 Открыть бота", "https://t.me/gas_test_bot")]
+    # The private step is not touched.
+    context = env.dp.fsm.get_context(env.bot, 6113, 6113)
+    assert await context.get_state() == "SupportStates:topic"
+    english = GroupMember(env, 6114, language_code="en")
+    sent = answers(await english.send("/cancel@gas_test_bot"))
+    assert "There is nothing to cancel here" in (sent[0].text or "")
 
 
 async def test_commands_without_mention_and_for_another_bot(bot_env: Any) -> None:

@@ -341,6 +341,30 @@ async def test_settings_change_language_email_and_phone(bot_env: Any) -> None:
     assert "What I can do" in client.last_text()
 
 
+async def test_remove_email_button_acts_only_at_the_email_step(bot_env: Any) -> None:
+    """A QA trial left the e-mail step with /balance, then tapped the step's old «Удалить мой
+    e-mail»: the e-mail was deleted. Like any stale button it must only say so now."""
+    env = await bot_env()
+    client = env.client()
+    await register(client)
+    await client.send("/settings")
+    await client.click("✉️ E-mail")
+    step = client.bot_messages()[-1]  # «Send your new e-mail…» with «Удалить мой e-mail»
+    await client.send("/balance")
+    await client.click("Удалить мой e-mail", in_message=step)
+    assert client.answered_callbacks()[-1].obj.text == "Эта кнопка больше не действует."
+    user = await get_user(env, client.user.id)
+    assert user is not None and user.email == EMAIL.lower()
+    # Back at the step, the button does its job.
+    await client.send("/settings")
+    await client.click("✉️ E-mail")
+    await client.click("Удалить мой e-mail")
+    assert client.answered_callbacks()[-1].obj.text == "E-mail удалён."
+    user = await get_user(env, client.user.id)
+    assert user is not None and user.email is None
+    assert "E-mail: не указан" in client.last_text()
+
+
 async def test_unregistered_user_cannot_open_settings(bot_env: Any) -> None:
     env = await bot_env()
     client = env.client()

@@ -157,7 +157,7 @@ async def test_time_zone(bot_env: Any) -> None:
     assert names[0] == "✓ Как в регионе поставщика" and "Москва (UTC+3)" in names
     assert "Камчатка (UTC+12)" in names and "Калининград (UTC+2)" in names
     await client.click("Москва (UTC+3)")
-    assert last_toast(client) == "🌍 Часовой пояс: Москва (UTC+3)"
+    assert last_toast(client) == "🌍 Часовой пояс для всех ваших счетов: Москва (UTC+3)"
     assert "🌍 Часовой пояс: Москва (UTC+3)" in client.last_text()
     assert "как у поставщика" not in client.last_text()
     # The Perm account now reminds at 10:00 Moscow time: 07:00 UTC, not 05:00.
@@ -167,6 +167,46 @@ async def test_time_zone(bot_env: Any) -> None:
     await client.click("🌍 Часовой пояс")
     await client.click("Как в регионе поставщика")
     assert "Екатеринбург, Пермь (UTC+5), как у поставщика" in client.last_text()
+
+
+async def test_time_zone_from_an_account_screen_says_it_is_for_all_accounts(
+        bot_env: Any) -> None:
+    """A QA trial chose Samara on one account's screen: every account got it (by design),
+    but nothing on that screen said so."""
+    env, client, (perm_id, moscow_id) = await setup(bot_env, codes=("mrg_perm", "mrg_moscow"))
+    await client.send("/reminders")
+    perm_button, moscow_button, _zone = buttons(client.bot_messages()[-1])
+    await client.click(perm_button)
+    await client.click("🌍 Часовой пояс")
+    assert "Выбранный часовой пояс действует для всех ваших счетов." in client.last_text()
+    await client.click("Самара (UTC+4)")
+    assert last_toast(client) == "🌍 Часовой пояс для всех ваших счетов: Самара (UTC+4)"
+    assert "Напоминания: Газпром межрегионгаз Пермь" in client.last_text()
+    assert "🌍 Часовой пояс: Самара (UTC+4), для всех ваших счетов" in client.last_text()
+    # The other account has it too, and its screen says so as well.
+    await client.click("⬅️ Все лицевые счета")
+    assert "🌍 Часовой пояс: Самара (UTC+4)" in client.last_text()
+    await client.click(moscow_button)
+    assert "🌍 Часовой пояс: Самара (UTC+4), для всех ваших счетов" in client.last_text()
+    # 10:00 in Samara (UTC+4) is 06:00 UTC, for both accounts.
+    due = await due_kinds(env, datetime(2026, 12, 15, 6, tzinfo=UTC))
+    assert {("readings", perm_id), ("readings", moscow_id)} <= due
+    # Back to each supplier's own zone: the toast says it is per account again.
+    await client.click("🌍 Часовой пояс")
+    await client.click("Как в регионе поставщика")
+    assert last_toast(client) == "🌍 Часовой пояс: у каждого счёта — как у его поставщика"
+    assert "Москва (UTC+3), как у поставщика" in client.last_text()
+    assert "для всех ваших счетов" not in client.last_text()
+
+
+async def test_time_zone_for_all_accounts_in_english(bot_env: Any) -> None:
+    _env, client, _ids = await setup(bot_env, "en")
+    await client.send("/reminders")
+    await client.click("🌍 Time zone")
+    assert "The time zone you choose applies to all your accounts." in client.last_text()
+    await client.click("Samara (UTC+4)")
+    assert last_toast(client) == "🌍 Time zone for all your accounts: Samara (UTC+4)"
+    assert "🌍 Time zone: Samara (UTC+4), for all your accounts" in client.last_text()
 
 
 async def test_several_accounts_and_stale_buttons(bot_env: Any) -> None:

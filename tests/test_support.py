@@ -533,6 +533,70 @@ async def test_deleting_the_user_deletes_tickets_and_unlinking_keeps_them(bot_en
         assert await session.scalar(select(func.count()).select_from(TicketMessage)) == 0
 
 
+async def delete_my_data(client: Any) -> None:
+    await client.send("/settings")
+    await client.click("🗑 Удалить мои данные")
+    await client.click(next(b.text for row in client.bot_messages()[-1].reply_markup
+                            .inline_keyboard for b in row if b.text.startswith("🗑")))
+
+
+async def test_ticket_numbers_are_never_given_twice(bot_env: Any) -> None:
+    """A trial: after «Delete my data» removed ticket #3, the next ticket was #3 again (SQLite
+    gives the highest id out again), beside the old #3 post in the support chat."""
+    env = await bot_env(support_chat_id=SUPPORT_CHAT)
+    first, leaving, later = (env.client(user_id=user_id) for user_id in (6901, 6902, 6903))
+    for client in (first, leaving, later):
+        await register(client)
+    await open_ticket(first, "Первый вопрос о начислениях")
+    await open_ticket(leaving, "Второй вопрос о начислениях")
+    gone_post = post_of(env, 2)
+    await delete_my_data(leaving)
+    await open_ticket(later, "Третий вопрос о начислениях")
+    assert [t.id for t in await tickets(env, 6903)] == [3]
+    assert "Третий вопрос" in post_of(env, 3).text
+    # The staff answering the deleted user's post learn why it cannot go out.
+    staff = GroupMember(env, 9009, chat_id=SUPPORT_CHAT)
+    for text in ("Здравствуйте, смотрим", "/close"):
+        await staff.send(text, reply_to=gone_post)
+        assert "пользователь удалил свои данные" in support_texts(env)[-1]
+
+
+async def test_leaving_a_tickets_thread_says_messages_no_longer_go_to_it(bot_env: Any
+                                                                          ) -> None:
+    """A trial: told «whatever else you write goes to this ticket until /cancel», the user
+    tapped «💰 Баланс», then wrote more, which reached nobody, with no word about it."""
+    env = await bot_env(support_chat_id=SUPPORT_CHAT)
+    client = env.client(user_id=6904)
+    await register(client)
+    await open_ticket(client, "Почему начислено больше обычного?")
+    await open_own_ticket(client, 1)
+    await client.click("↩️ Ответить")
+    await client.send("И ещё: почему начислено 0?")
+    assert "пока вы не отправите /cancel" in client.last_text()
+    await client.send("💰 Баланс")
+    notice = client.last_text()
+    assert "больше не попадает в обращение #1" in notice, notice
+    assert buttons_of(client.bot_messages()[-1]) == ["↩️ Ответить"]
+    await client.click("↩️ Ответить")
+    assert await state_of(env, 6904) == "SupportStates:reply"
+    await client.send("/cancel")  # on purpose: nothing more to say
+    assert "обращение #1" not in client.last_text()
+
+
+async def open_own_ticket(client: Any, ticket_id: int) -> None:
+    await client.send("/support")
+    await client.click(next(b for b in buttons_of(client.bot_messages()[-1])
+                            if b.startswith("📂")))
+    await client.click(next(b for b in buttons_of(client.bot_messages()[-1])
+                            if f"#{ticket_id}" in b))
+
+
+def buttons_of(message: Message) -> list[str]:
+    markup = message.reply_markup
+    assert markup is not None
+    return [b.text for row in markup.inline_keyboard for b in row]
+
+
 async def test_ticket_ids_and_counts(bot_env: Any) -> None:
     env = await bot_env()
     async with env.runtime.app.session_factory() as session:
@@ -605,6 +669,12 @@ async def test_the_reported_ticket_reaches_the_support_chat_without_personal_dat
         assert "916" not in text and "5909" not in text and "почта.рф" not in text
         assert "иван" not in text.lower() and "xn--" not in text
     assert_no_leaks(env)
+    # The user's own view of the ticket names what was masked in their language.
+    await client.send("/cancel")
+    await open_own_ticket(client, 1)
+    card = client.last_text()
+    assert "перезвоните на [телефон] или пишите на [эл. почта]" in card, card
+    assert "&lt;phone&gt;" not in card
 
 
 async def test_personal_data_of_a_user_without_accounts_is_scrubbed_too(bot_env: Any) -> None:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
-HEAD: Final = "0007"
+HEAD: Final = "0008"
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

@@ -69,6 +69,16 @@ class SupportTicket(Base):
         return self.status == TicketStatus.OPEN
 
 
+class TicketNumbers(Base):
+    """The last ticket number given (one row): numbers are never given twice, though
+    «Delete my data» removes tickets (SQLite would give the highest id out again)."""
+
+    __tablename__ = "support_ticket_numbers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last: Mapped[int] = mapped_column(Integer)
+
+
 class TicketMessage(Base):
     """One message of a ticket's thread after the ticket itself: a staff reply or the user's
     answer. `support_message_id` is the message in the support chat (the staff member's reply,

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.models_support import SupportTicket, TicketMessage, TicketStatus
+from bot.db.models_support import SupportTicket, TicketMessage, TicketNumbers, TicketStatus
 
 
 class SupportRepository:
@@ -82,8 +82,13 @@ class SupportRepository:
 
     async def create(self, *, user_id: int, topic: str, text: str, photo_file_id: str | None,
                      account_id: int | None, at: datetime) -> SupportTicket:
+        # The row lock of this UPDATE orders concurrent tickets; the transaction's commit
+        # below releases it.
+        number = await self.session.scalar(
+            update(TicketNumbers).where(TicketNumbers.id == 1)
+            .values(last=TicketNumbers.last + 1).returning(TicketNumbers.last))
         ticket = SupportTicket(
-            user_id=user_id, topic=topic, text=text, photo_file_id=photo_file_id,
+            id=number, user_id=user_id, topic=topic, text=text, photo_file_id=photo_file_id,
             account_id=account_id, status=TicketStatus.OPEN.value, created_at=at,
         )
         self.session.add(ticket)
