@@ -75,4 +75,6 @@ def build_root_router() -> Router:
     linking.watch_left(root)
     # And one taken out of a ticket's thread is told their messages no longer go to it.
     support.watch_left(root)
+    # And one taken out of /settings' phone step gets the menu back instead of its keyboard.
+    settings.watch_left(root)
     return root

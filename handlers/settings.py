@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from typing import Any
+
+from aiogram import Bot, F, Router
 from aiogram.enums import ChatType
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
@@ -25,6 +27,7 @@ from bot.keyboards.settings import (
     email_settings_keyboard,
     settings_keyboard,
 )
+from bot.middlewares.leaving import LeavingWatch
 from bot.services import Services
 from bot.services.errors import ForeignContact, InvalidEmail, InvalidPhone
 from bot.services.users import mask_email, mask_phone
@@ -42,6 +45,32 @@ def settings_text(user: User) -> str:
 
 async def show_settings(message: Message, user: User) -> None:
     await message.answer(settings_text(user), reply_markup=settings_keyboard(bool(user.email)))
+
+
+class PhoneStepWatch(LeavingWatch[bool]):
+    """The phone step replaces the menu with its «Share my phone number» keyboard; a command
+    that leaves the step would leave that keyboard up (and its button answered «I did not
+    understand»). Whoever leaves it is told the number was not changed, with the menu back.
+    /cancel says «Cancelled» with the menu itself."""
+
+    steps = frozenset({SettingsStates.phone.state})
+    own_buttons = (f"{SettingsCB.__prefix__}:",)
+
+    async def before(self, state: FSMContext) -> bool | None:
+        return True
+
+    async def after(self, noted: bool, state_after: str | None, state: FSMContext,
+                    user: User, data: dict[str, Any]) -> None:
+        if state_after == SettingsStates.phone.state:
+            return
+        bot: Bot = data["bot"]
+        await bot.send_message(state.key.chat_id, _("📱 The phone number was not changed."),
+                               reply_markup=main_menu())
+
+
+def watch_left(router: Router) -> None:
+    """Set `PhoneStepWatch` on `router` (the root one)."""
+    PhoneStepWatch().watch(router)
 
 
 def build_router() -> Router:

@@ -384,7 +384,12 @@ async def test_commands_and_menu_entries_leave_the_settings_steps(bot_env: Any) 
         await client.send_sticker()
         assert "/cancel" in client.last_text()  # the step's hint
         await client.send("/balance")
-        assert "нет привязанных" in client.last_text().lower() or "лицев" in client.last_text()
+        answer = client.texts()[-2] if button == "📱 Телефон" else client.last_text()
+        assert "нет привязанных" in answer.lower() or "лицев" in answer
+        if button == "📱 Телефон":
+            # The step's «Share my phone number» keyboard gives way to the menu again.
+            assert "Номер телефона не изменён" in client.last_text()
+            assert "💰 Баланс" in client.last_reply_keyboard()
         await client.send("hello")  # the step is left: no longer taken as a phone/e-mail
         assert "e-mail" not in client.last_text().lower()
         assert "номер телефона" not in client.last_text()
