@@ -44,6 +44,9 @@ class ReadingData(FormData):
     replaced_on: date | None = None
     # The meter step's buttons, to show them again after a wrong input.
     meter_labels: list[str] = Field(default_factory=list)
+    # How many meters the account has: after an accepted reading the next one is offered
+    # only when there is another (0: not known, from an older version: nothing offered).
+    meter_count: int = 0
     values: list[str | None] = Field(default_factory=list)  # one per zone, None until typed
     key: str | None = None  # the idempotency key, made when the confirmation is shown
 

@@ -556,7 +556,8 @@ async def open_meter(message: Message, state: FSMContext, services: Services, us
             date=fmt_date(existing.taken_on, lang), supplier=name)
         await message.answer(text, reply_markup=meter_keyboard(account.id, index))
         return
-    data = ReadingData(account_id=account.id, meter_index=index, period=str(outlook.window.period))
+    data = ReadingData(account_id=account.id, meter_index=index, meter_count=len(meters),
+                       period=str(outlook.window.period))
     data.keep_meter(outlook.meter)
     if existing is not None:
         data.replaced_values = [format(v, "f") for v in existing.values]
@@ -931,7 +932,9 @@ def build_router() -> Router:
             await message.answer(text, reply_markup=main_menu())
             return
         await message.answer(text, reply_markup=meter_keyboard(account.id, data.meter_index))
-        following = await services.readings.next_due(user.id, account, data.meter_id)
+        # One meter: nothing to offer, and no need to ask the billing system again.
+        following = (await services.readings.next_due(user.id, account, data.meter_id)
+                     if data.meter_count > 1 else None)
         if following is not None:
             index, meter = following
             await message.answer(
