@@ -690,3 +690,59 @@ async def test_postgres_holds_the_same_data_and_rules(postgres_url: str, catalog
                 entry.ref, submission(entry.meters[0].id, last_value(entry) + 80, key="pg-2"))
         assert caught.value.code == "already_submitted"
         await first.verify_ownership(entry.ref, entry.proofs[-1])
+
+
+async def test_accounts_and_meters_are_found_once_then_kept(seeded: Seeded) -> None:
+    """Accounts and meters never change once seeded: after the first call, the meter list
+    costs one statement per meter (its last reading) and the readings one statement, and
+    the answers stay the same. A reading submitted meanwhile is seen (readings are always
+    read)."""
+    from sqlalchemy import event
+
+    entry = next(e for e in seeded.entries
+                 if e.supplier_code == "mrg_krasnodar" and len(e.meters) == 1
+                 and e.meters[0].last is not None and len(e.meters[0].last.values) == 1)
+    connector = DemoBillingConnector(seeded.factory, seeded.connector.catalog, seeded.clock)
+    statements: list[str] = []
+    engine = seeded.factory.kw["bind"].sync_engine
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(" ".join(statement.split()[:6]))
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        first = await connector.get_meters(entry.ref)
+        cold = len(statements)
+        statements.clear()
+        again = await connector.get_meters(entry.ref)
+        assert again == first
+        # Cold: the billing-run check, the account, its meters, the last reading.
+        assert cold == 4 and len(statements) == 1, statements
+        period = Period.of(CLOCK.date())
+        statements.clear()
+        before = await connector.get_readings(entry.ref, first[0].id, period.shift(-3), period)
+        assert len(statements) == 1, statements
+        value = first[0].last.values[0] + 5  # type: ignore[union-attr]
+        await connector.submit_reading(entry.ref, submission(first[0].id, value, key="lru-1"))
+        after = await connector.get_readings(entry.ref, first[0].id, period.shift(-3), period)
+        assert len(after) == len(before) + 1 and after[-1].values == (value,)
+        assert (await connector.get_meters(entry.ref))[0].last.values == (value,)  # type: ignore[union-attr]
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    unknown = AccountRef(entry.supplier_code, "0" * len(entry.number))
+    with pytest.raises(AccountNotFound):
+        await connector.get_meters(unknown)  # a miss is not remembered as anything
+
+
+def test_lru_cache_forgets_the_least_recently_used() -> None:
+    from bot.lru import LruCache
+
+    cache: LruCache[str, int] = LruCache(2)
+    cache.put("a", 1)
+    cache.put("b", 2)
+    assert cache.get("a") == 1  # "b" is now the oldest
+    cache.put("c", 3)
+    assert cache.get("b") is None and cache.get("a") == 1 and cache.get("c") == 3
+    assert len(cache) == 2 and cache.pop("a") == 1 and len(cache) == 1
+    with pytest.raises(ValueError, match="positive"):
+        LruCache(0)

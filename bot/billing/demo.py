@@ -81,6 +81,7 @@ from bot.billing.models import (
     ReceiptMeterLine,
 )
 from bot.db.engine import read_only_sessions
+from bot.lru import LruCache
 from bot.suppliers.models import (
     Catalog,
     ConnectorKind,
@@ -97,6 +98,7 @@ ZERO: Final = Decimal("0.00")
 _SUBMIT_ATTEMPTS: Final = 3
 _CONFLICT: Final = "idempotency key already used for another reading"
 _KEY_MAX: Final = 128  # as the billing API allows (docs/billing-api.yaml)
+_CACHED: Final = 2_000  # accounts (and their meters) kept in memory
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +173,11 @@ class DemoBillingConnector:
         # Supplier code → the period it was last found billed up to, to skip the check.
         self._ready: dict[str, Period] = {}
         self._seeding = asyncio.Lock()
+        # Accounts and meters never change once seeded (readings, charges, payments and
+        # balances do, and are always read): most calls would otherwise spend a statement
+        # or two finding them again. Detached rows, the most recently used kept.
+        self._accounts: LruCache[tuple[str, str, str], DemoAccount] = LruCache(_CACHED)
+        self._meters_of: LruCache[int, tuple[DemoMeter, ...]] = LruCache(_CACHED)
 
     # --- the BillingConnector protocol -----------------------------------------------
 
@@ -282,10 +289,7 @@ class DemoBillingConnector:
         supplier = await self._enter("get_readings", ref)
         async with self.read_sessions() as session:
             account = await self._account(session, supplier, ref)
-            meter = await session.scalar(
-                select(DemoMeter).where(DemoMeter.account_id == account.id,
-                                        DemoMeter.code == meter_id)
-            )
+            meter = await self._meter(session, account, meter_id)
             if meter is None:
                 return []
             rows = await session.scalars(
@@ -450,23 +454,41 @@ class DemoBillingConnector:
             if not unit:
                 raise AccountNotFound("a management unit is required")
             unit_code = unit.code
+        key = (supplier.code, unit_code, supplier.account.normalize(ref.number))
+        account = self._accounts.get(key)
+        if account is not None:
+            return account
         account = await session.scalar(
             select(DemoAccount).where(
-                DemoAccount.supplier_code == supplier.code,
-                DemoAccount.unit_code == unit_code,
-                DemoAccount.number == supplier.account.normalize(ref.number),
+                DemoAccount.supplier_code == key[0],
+                DemoAccount.unit_code == key[1],
+                DemoAccount.number == key[2],
             )
         )
         if account is None:
             raise AccountNotFound(f"no account {supplier.mask_account(ref.number)}")
+        session.expunge(account)
+        self._accounts.put(key, account)
         return account
 
-    async def _meter_rows(self, session: AsyncSession, account: DemoAccount) -> list[DemoMeter]:
-        rows = await session.scalars(
+    async def _meter_rows(self, session: AsyncSession, account: DemoAccount
+                          ) -> tuple[DemoMeter, ...]:
+        cached = self._meters_of.get(account.id)
+        if cached is not None:
+            return cached
+        rows = tuple(await session.scalars(
             select(DemoMeter).where(DemoMeter.account_id == account.id)
             .order_by(DemoMeter.position)
-        )
-        return list(rows)
+        ))
+        for row in rows:
+            session.expunge(row)
+        self._meters_of.put(account.id, rows)
+        return rows
+
+    async def _meter(self, session: AsyncSession, account: DemoAccount,
+                     code: str) -> DemoMeter | None:
+        return next((m for m in await self._meter_rows(session, account) if m.code == code),
+                    None)
 
     async def _live_readings(self, session: AsyncSession, meter_id: int) -> list[DemoReading]:
         rows = await session.scalars(
@@ -534,16 +556,15 @@ class DemoBillingConnector:
 
     async def _balance(self, session: AsyncSession, supplier: Supplier, account: DemoAccount,
                        period: Period) -> Balance:
-        row = await session.scalar(
-            select(DemoBalance).where(DemoBalance.account_id == account.id,
-                                      DemoBalance.period == str(period))
-        )
-        if row is not None:
-            return _balance(row)
+        # Every billed period at once (a few dozen rows): the open period, the usual
+        # question, has no row and needs them all anyway.
         billed = list(await session.scalars(
             select(DemoBalance).where(DemoBalance.account_id == account.id)
             .order_by(DemoBalance.period)
         ))
+        row = next((b for b in billed if b.period == str(period)), None)
+        if row is not None:
+            return _balance(row)
         if billed and str(period) < billed[0].period:
             # Before the history: nothing happened, the first opening balance stood.
             opening = billed[0].opening
@@ -644,10 +665,7 @@ class DemoBillingConnector:
         """Validates like a billing system: returns the meter, the values as recorded, the
         consumption since the previous reading and the reading this one replaces."""
         rules = supplier.readings
-        meter = await session.scalar(
-            select(DemoMeter).where(DemoMeter.account_id == account.id,
-                                    DemoMeter.code == meter_code)
-        )
+        meter = await self._meter(session, account, meter_code)
         if meter is None:
             raise ReadingRejected("meter_not_found")
         zones = meter.zones.split(",")
