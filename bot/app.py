@@ -145,16 +145,16 @@ async def open_runtime(settings: Settings, stack: AsyncExitStack, *,
     storage: BaseStorage
     isolation: BaseEventIsolation
     if settings.redis_url:
-        from aiogram.fsm.storage.redis import RedisStorage
-
         from bot.fsm_storage.keys import DestinyKeyBuilder
+        from bot.fsm_storage.prefetch import PrefetchingRedisStorage
 
         redis = Redis.from_url(settings.redis_url)
         stack.push_async_callback(redis.aclose)
         await redis.ping()
-        storage = RedisStorage(redis, key_builder=DestinyKeyBuilder(), state_ttl=ttl,
-                               data_ttl=ttl)
-        isolation = storage.create_isolation(lock_kwargs=ISOLATION_LOCK)
+        redis_storage = PrefetchingRedisStorage(redis, key_builder=DestinyKeyBuilder(),
+                                                state_ttl=ttl, data_ttl=ttl)
+        storage = redis_storage
+        isolation = redis_storage.prefetching_isolation(**ISOLATION_LOCK)
     else:
         storage = SqlStorage(session_factory, ttl)
         isolation = SimpleEventIsolation()

@@ -37,8 +37,8 @@ async def cluster_of(bot_env: Any, postgres_url: str, instances: int = 2) -> Clu
     cluster = await Cluster.open(bot_env, instances, redis_url=REDIS_URL,
                                  database_url=postgres_url)
     for env in cluster.envs:
-        assert type(env.runtime.storage).__name__ == "RedisStorage"
-        assert type(env.runtime.isolation).__name__ == "RedisEventIsolation"
+        assert type(env.runtime.storage).__name__ == "PrefetchingRedisStorage"
+        assert type(env.runtime.isolation).__name__ == "PrefetchingIsolation"
     first, second = cluster.envs[:2]
     assert first.runtime is not second.runtime and first.dp is not second.dp
     assert first.runtime.isolation is not second.runtime.isolation

@@ -16,8 +16,8 @@ async def test_restart_midway_resumes_same_step_redis(bot_env: Any) -> None:
     await redis.flushdb()
     await redis.aclose()
     env = await bot_env(redis_url=REDIS_URL)
-    assert type(env.runtime.storage).__name__ == "RedisStorage"
-    assert type(env.runtime.isolation).__name__ == "RedisEventIsolation"
+    assert type(env.runtime.storage).__name__ == "PrefetchingRedisStorage"
+    assert type(env.runtime.isolation).__name__ == "PrefetchingIsolation"
     client = env.client()
     await client.send("/start")
     await client.click("✓ 🇷🇺 Русский")
@@ -47,5 +47,90 @@ async def test_the_users_lock_is_polled_often(bot_env: Any) -> None:
 
     require_redis()
     env = await bot_env(redis_url=REDIS_URL)
-    assert env.runtime.isolation.lock_kwargs == ISOLATION_LOCK
-    assert ISOLATION_LOCK["sleep"] <= 0.01 and ISOLATION_LOCK["timeout"] >= 30
+    isolation = env.runtime.isolation
+    assert isolation.sleep == ISOLATION_LOCK["sleep"] <= 0.01
+    assert isolation.timeout_ms == ISOLATION_LOCK["timeout"] * 1000 >= 30_000
+
+
+async def test_the_lock_hands_out_state_and_data_read_as_it_was_taken() -> None:
+    """Taking a user's lock reads their state and data in the same round trip; the
+    storage's first read of the state is answered from it, later reads go to Redis (they
+    must see this update's writes); another task waits for the lock and gets its own."""
+    import asyncio
+
+    from aiogram.fsm.storage.base import StorageKey
+
+    from bot.fsm_storage.keys import DestinyKeyBuilder
+    from bot.fsm_storage.prefetch import PrefetchingRedisStorage, prefetched_data
+
+    require_redis()
+    redis = Redis.from_url(REDIS_URL)
+    try:
+        await redis.flushdb()
+        storage = PrefetchingRedisStorage(redis, key_builder=DestinyKeyBuilder())
+        isolation = storage.prefetching_isolation(timeout=60, sleep=0.005)
+        key = StorageKey(bot_id=1, chat_id=5, user_id=5)
+        other = StorageKey(bot_id=1, chat_id=6, user_id=6)
+        await storage.set_state(key, "Steps:first")
+        await storage.set_data(key, {"a": 1})
+        commands: list[str] = []
+        original = redis.execute_command
+
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            commands.append(str(args[0]))
+            return await original(*args, **kwargs)
+
+        redis.execute_command = counted  # type: ignore[method-assign]
+        order: list[str] = []
+
+        async def second() -> None:
+            async with isolation.lock(key):
+                order.append("second in")
+                assert await storage.get_state(key) == "Steps:second"  # the first's write
+                assert prefetched_data(key) == (True, None)  # the first cleared the data
+
+        async with isolation.lock(key):
+            assert commands == ["EVALSHA"]
+            assert prefetched_data(key) == (True, '{"a": 1}')
+            assert prefetched_data(other) == (False, None)
+            assert await storage.get_state(key) == "Steps:first"
+            assert commands == ["EVALSHA"]  # answered from the prefetch
+            waiting = asyncio.create_task(second())
+            await asyncio.sleep(0.05)
+            assert order == []  # kept out while the lock is held
+            await storage.set_state(key, "Steps:second")
+            await storage.set_data(key, {})
+            assert await storage.get_state(key) == "Steps:second"  # read again: not stale
+            order.append("first out")
+        await waiting
+        assert order == ["first out", "second in"]
+        assert prefetched_data(key) == (False, None)  # forgotten with the lock
+        assert await redis.keys("fsm:*:lock") == []  # released
+    finally:
+        await redis.flushdb()
+        await redis.aclose()
+
+
+async def test_an_expired_lock_is_left_to_its_new_holder(caplog: Any) -> None:
+    """An update that outlived the lock's expiry must not release the lock someone else
+    has taken since: it logs a warning and leaves it."""
+    from aiogram.fsm.storage.base import StorageKey
+
+    from bot.fsm_storage.keys import DestinyKeyBuilder
+    from bot.fsm_storage.prefetch import PrefetchingRedisStorage
+
+    require_redis()
+    redis = Redis.from_url(REDIS_URL)
+    try:
+        await redis.flushdb()
+        storage = PrefetchingRedisStorage(redis, key_builder=DestinyKeyBuilder())
+        isolation = storage.prefetching_isolation(timeout=60, sleep=0.005)
+        key = StorageKey(bot_id=1, chat_id=5, user_id=5)
+        lock_key = DestinyKeyBuilder().build(key, "lock")
+        async with isolation.lock(key):
+            await redis.set(lock_key, "someone else")  # as if it expired and was taken
+        assert await redis.get(lock_key) == b"someone else"
+        assert "had expired" in caplog.text
+    finally:
+        await redis.flushdb()
+        await redis.aclose()

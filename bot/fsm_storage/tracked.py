@@ -31,6 +31,11 @@ class TrackedState(FSMContext):
         self.current = current
         self._data: str | None = None  # the stored data as JSON, once known
 
+    def know_stored_data(self, raw: str | None) -> None:
+        """The data as the storage holds it (its JSON; None: there is none), read under
+        this update's lock (bot/fsm_storage/prefetch.py)."""
+        self._data = _EMPTY if raw is None else _as_json(json.loads(raw))
+
     async def set_state(self, state: StateType = None) -> None:
         value = state.state if isinstance(state, State) else state
         if value == self.current:

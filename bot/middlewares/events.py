@@ -16,6 +16,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import TelegramObject, Update
 
 from bot.background import wait_event
+from bot.fsm_storage.prefetch import prefetched_data
 from bot.fsm_storage.tracked import TrackedState
 
 logger = logging.getLogger("bot.events")
@@ -97,6 +98,9 @@ class EventLogMiddleware(BaseMiddleware):
         if "raw_state" in data and state is not None:
             before = data["raw_state"]
             tracked = data["state"] = TrackedState(state.storage, state.key, before)
+            known, stored = prefetched_data(state.key)
+            if known:
+                tracked.know_stored_data(stored)
         else:
             before = await state.get_state() if state else None
         started = time.perf_counter()
