@@ -20,7 +20,9 @@ echo bot gets the same updates and answers each with one message.
 Two loads: open loop at `--rate` updates/s (arrivals on a fixed schedule, whatever the
 replies do: the latency a user sees at that load), then a closed loop of `--concurrency`
 users at once (each sends when its previous reply came: the most the bot can do).
-Users are taken round-robin from a pool big enough that nobody comes near the flood limit.
+Each update goes to a user picked at random (seeded: the same order in every run) among
+those waiting for their next step, from a pool big enough that nobody comes near the flood
+limit; users begin at different steps, so every second sees the whole mix.
 Nothing asserts a number: the machine and its load decide them.
 """
 
@@ -34,6 +36,7 @@ import functools
 import itertools
 import os
 import platform
+import random
 import shutil
 import signal
 import socket
@@ -61,6 +64,7 @@ SECRET = "bench-Secret_1"
 REPLY_METHODS = frozenset({"sendMessage", "sendPhoto", "sendDocument"})
 SUPPLIERS = ("mrg_krasnodar", "mrg_ivanovo", "mrg_spb", "crimea")
 STEP_TIMEOUT = 20.0
+SEED = 20261122  # the users' order of arrival: the same in every run
 
 
 # --- the Bot API side ----------------------------------------------------------------------
@@ -390,7 +394,12 @@ class Harness:
         self.echo = all(t.name == "echo" for t in targets)
         self.urls = [t.webhook_url for t in targets]
         self.turn = itertools.count()
-        self.idle: collections.deque[BenchUser] = collections.deque(users)
+        # Users waiting for their next update; each arrival takes one at random. Taken in
+        # turn, every user would be at the same step of the mix at once (a second of
+        # /start from everybody, then a second of «Balance» ... then a second of «Submit»,
+        # the dearest step): not a mix, but waves of one step each.
+        self.idle: list[BenchUser] = list(users)
+        self.rng = random.Random(SEED)
         self.http: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> Harness:
@@ -436,7 +445,9 @@ class Harness:
         if not self.idle:
             stats.no_idle_user += 1
             return
-        user = self.idle.popleft()
+        pick = self.rng.randrange(len(self.idle))
+        self.idle[pick], self.idle[-1] = self.idle[-1], self.idle[pick]
+        user = self.idle.pop()
         try:
             await self.step(user, stats)
         finally:
@@ -552,8 +563,10 @@ async def measure(name: str, api: BenchAPI, targets: Sequence[Process], users: l
         for load, run in loads:
             await drained(targets)  # an overloaded run's backlog must not spill into the next
             api.trim()
-            for user in users:  # every load runs the same mix, from the menu on
-                user.step, user.last_reply = 0, None
+            # Every load runs the same mix; the users begin at /start, «Balance» or /reading
+            # (each a place the script can begin), so the steps are mixed from the start.
+            for index, user in enumerate(users):
+                user.step, user.last_reply = index % 3, None
             before = cpu_snapshot(targets)
             profiling = (asyncio.create_task(during_max())
                          if during_max is not None and load.startswith("closed") else None)
@@ -771,9 +784,10 @@ def arguments(argv: list[str] | None = None,
                         help="open-loop updates/s (several: one run each)")
     parser.add_argument("--duration", type=float, default=30, help="seconds per load")
     parser.add_argument("--concurrency", type=int, default=32, help="closed-loop users at once")
-    parser.add_argument("--users", type=int, default=60, help="registered users in the pool: "
-                        "few enough that each load runs the mix round several times, enough "
-                        "that at 100/s nobody sends more than 2 updates/s")
+    parser.add_argument("--users", type=int, default=150, help="registered users in the "
+                        "pool: few enough that each load runs the mix round several times, "
+                        "enough that users picked at random stay well below the flood limit "
+                        "(3 updates/s) at full load")
     parser.add_argument("--warmup", type=float, default=5, help="seconds of warm-up")
     parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite",
                         help="sqlite: SQLite, no Redis (one process, as a small installation "

@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bot.runners import create_webhook_app
+from bot.runners import create_webhook_app, webhook_runner
 
 SECRET = "s3cr3t-Token_value"
 
@@ -26,11 +26,12 @@ def start_update(update_id: int, user_id: int = 6001) -> dict[str, Any]:
     }
 
 
-async def test_webhook_secret_enforced(bot_env: Any) -> None:
+async def test_webhook_secret_enforced(bot_env: Any, caplog: Any) -> None:
+    """Refused requests are also in the access log; handled ones only in the event log."""
     env = await bot_env(mode="webhook", webhook_url="https://bot.example.org",
                         webhook_secret=SECRET)
     app = create_webhook_app(env.bot, env.dp, env.settings)
-    runner = web.AppRunner(app)
+    runner = webhook_runner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
@@ -54,6 +55,10 @@ async def test_webhook_secret_enforced(bot_env: Any) -> None:
             await asyncio.sleep(0.05)
         sent = [r for r in env.session.requests if r.method == "sendMessage"]
         assert sent and "Choose your language" in (sent[0].text or "")
+        access = [r for r in caplog.records if r.name == "aiohttp.access"]
+        assert [r.getMessage() for r in access] == [
+            f"POST {env.settings.webhook_path} refused with {access[0].status}"] * 2, access
+        assert access[0].status in (401, 403)
     finally:
         await runner.cleanup()
 
