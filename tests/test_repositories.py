@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from aiogram.fsm.storage.base import StorageKey
 
@@ -104,5 +105,56 @@ async def test_sql_fsm_storage(db_url: str) -> None:
         assert await expired.get_data(key) == {}
         async with factory() as session:
             assert await FsmRepository(session).purge_older_than(utcnow()) >= 1
+    finally:
+        await engine.dispose()
+
+
+async def test_sql_fsm_storage_remembers_what_it_read_and_wrote(db_url: str) -> None:
+    """Without Redis one process owns the records: reads after the first and writes of what
+    is stored already cost no statement; what is written still reaches the database (a
+    restart finds it), and a remembered record still expires."""
+    import asyncio
+
+    from sqlalchemy import event
+
+    engine = create_engine(db_url)
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement.split(maxsplit=1)[0])
+
+    try:
+        await migrate.upgrade(engine)
+        factory = create_session_factory(engine)
+        storage = SqlStorage(factory, ttl=timedelta(days=1))
+        key = StorageKey(bot_id=1, chat_id=7, user_id=7)
+        event.listen(engine.sync_engine, "before_cursor_execute", count)
+        assert await storage.get_state(key) is None
+        assert await storage.get_data(key) == {}
+        await storage.set_state(key, None)  # a clear of a clear context
+        await storage.set_data(key, {})
+        assert statements == ["SELECT"]
+        await storage.set_state(key, RegistrationStates.phone)
+        await storage.set_data(key, {"n": 1})
+        assert statements == ["SELECT", "INSERT", "INSERT"]  # upserts
+        assert await storage.get_state(key) == "RegistrationStates:phone"
+        assert await storage.get_data(key) == {"n": 1}
+        await storage.set_data(key, {"n": 1})
+        assert statements == ["SELECT", "INSERT", "INSERT"]
+        event.remove(engine.sync_engine, "before_cursor_execute", count)
+
+        restarted = SqlStorage(factory, ttl=timedelta(days=1))
+        assert await restarted.get_state(key) == "RegistrationStates:phone"
+        assert await restarted.get_data(key) == {"n": 1}
+
+        brief = SqlStorage(factory, ttl=timedelta(milliseconds=300))
+        other = StorageKey(bot_id=1, chat_id=8, user_id=8)
+        await brief.set_state(other, RegistrationStates.phone)
+        assert await brief.get_state(other) == "RegistrationStates:phone"
+        await asyncio.sleep(0.5)
+        assert await brief.get_state(other) is None  # expired, remembered or not
+        await brief.set_state(other, RegistrationStates.phone)  # written again, not skipped
+        assert await SqlStorage(factory, ttl=timedelta(days=1)).get_state(other) == \
+            "RegistrationStates:phone"
     finally:
         await engine.dispose()
