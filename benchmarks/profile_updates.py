@@ -150,6 +150,20 @@ def count_round_trips(env: BotEnv) -> dict[str, int]:
             return await original_command(*args, **kwargs)
 
         redis.execute_command = counted  # type: ignore[method-assign]
+        original_pipeline = redis.pipeline
+
+        def pipeline(*args: Any, **kwargs: Any) -> Any:  # a pipeline is one round trip
+            pipe = original_pipeline(*args, **kwargs)
+            original_execute = pipe.execute
+
+            async def execute(*a: Any, **k: Any) -> Any:
+                trips["redis"] += 1
+                return await original_execute(*a, **k)
+
+            pipe.execute = execute  # type: ignore[method-assign]
+            return pipe
+
+        redis.pipeline = pipeline  # type: ignore[method-assign]
     return trips
 
 

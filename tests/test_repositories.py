@@ -141,7 +141,16 @@ async def test_sql_fsm_storage_remembers_what_it_read_and_wrote(db_url: str) -> 
         assert await storage.get_data(key) == {"n": 1}
         await storage.set_data(key, {"n": 1})
         assert statements == ["SELECT", "INSERT", "INSERT"]
+        # An update's outcome, state and data: one upsert; again: none.
+        await storage.write(key, state="RegistrationStates:email", set_state=True, data={})
+        await storage.write(key, state="RegistrationStates:email", set_state=True, data={})
+        await storage.write(key, state=None, set_state=False, data={})
+        assert statements == ["SELECT", "INSERT", "INSERT", "INSERT"]
         event.remove(engine.sync_engine, "before_cursor_execute", count)
+        assert await SqlStorage(factory, ttl=timedelta(days=1)).get_state(key) == \
+            "RegistrationStates:email"
+        await storage.set_state(key, RegistrationStates.phone)
+        await storage.set_data(key, {"n": 1})
 
         restarted = SqlStorage(factory, ttl=timedelta(days=1))
         assert await restarted.get_state(key) == "RegistrationStates:phone"

@@ -36,21 +36,39 @@ class CountingStorage(MemoryStorage):
         return await super().get_data(key)
 
 
-async def test_writes_of_what_is_stored_already_are_skipped() -> None:
+async def test_one_write_of_the_outcome_and_none_of_what_is_stored_already() -> None:
     storage = CountingStorage()
     await storage.set_data(KEY, {"old": 1})
     storage.calls.clear()
     state = TrackedState(storage, KEY, current=None)
     await state.clear()  # the state is known to be empty; the data is not known
+    assert storage.calls == []  # nothing is written before the update is done
+    assert not await state.get_data() and await state.get_state() is None
+    await state.write_back()
     assert storage.calls == ["set_data"]
+    assert await storage.get_data(KEY) == {}
+    storage.calls.clear()
     await state.clear()  # both known to be empty now
+    await state.write_back()
+    assert storage.calls == []
+    # A step that clears, sets a state and data, then data again: one write of each.
+    await state.clear()
     await state.set_state(Steps.first)
-    await state.set_state(Steps.first.state)  # the same, as a string
-    assert storage.calls == ["set_data", "set_state"]
-    assert state.current == "Steps:first" == await storage.get_state(KEY)
     await state.set_data({"a": [1, 2], "b": "x"})
-    await state.set_data({"b": "x", "a": (1, 2)})  # equal as stored (JSON)
-    assert storage.calls == ["set_data", "set_state", "set_data"]
+    await state.set_state(Steps.first.state)  # the same, as a string
+    await state.update_data(c=3)
+    assert await state.get_state() == "Steps:first" and await state.get_value("c") == 3
+    assert await storage.get_state(KEY) is None  # not yet
+    await state.write_back()
+    assert storage.calls == ["set_state", "set_data"]
+    assert await storage.get_state(KEY) == "Steps:first"
+    assert await storage.get_data(KEY) == {"a": [1, 2], "b": "x", "c": 3}
+    storage.calls.clear()
+    await state.set_data({"b": "x", "a": (1, 2), "c": 3})  # equal as stored (JSON)
+    await state.set_state("Steps:other")
+    await state.set_state(Steps.first)  # back to what is stored
+    await state.write_back()
+    assert storage.calls == []
 
 
 async def test_known_data_is_not_read_again_and_copies_are_independent() -> None:
@@ -64,13 +82,15 @@ async def test_known_data_is_not_read_again_and_copies_are_independent() -> None
     assert await state.get_value("n") == 1
     assert storage.calls == ["get_data"]
     assert await state.update_data(m=2) == {"n": 1, "m": 2}
+    await state.write_back()
     assert await storage.get_data(KEY) == {"n": 1, "m": 2}
     assert storage.calls == ["get_data", "set_data", "get_data"]
     await state.set_state(None)  # already None: nothing written
+    await state.write_back()
     assert "set_state" not in storage.calls
 
 
-async def test_clear_on_redis_is_one_command_and_leaves_nothing() -> None:
+async def test_on_redis_the_outcome_is_one_round_trip_and_clear_leaves_nothing() -> None:
     from aiogram.fsm.storage.redis import RedisStorage
     from redis.asyncio import Redis
 
@@ -78,25 +98,43 @@ async def test_clear_on_redis_is_one_command_and_leaves_nothing() -> None:
 
     require_redis()
     redis = Redis.from_url(REDIS_URL)
-    storage = RedisStorage(redis)
+    storage = RedisStorage(redis, state_ttl=600, data_ttl=600)
     try:
         await storage.set_state(KEY, Steps.first)
         await storage.set_data(KEY, {"n": 1})
-        commands: list[tuple[Any, ...]] = []
+        trips: list[str] = []
         original = redis.execute_command
+        original_pipeline = redis.pipeline
 
         async def counted(*args: Any, **kwargs: Any) -> Any:
-            commands.append(args)
+            trips.append(str(args[0]))
             return await original(*args, **kwargs)
 
+        def pipeline(*args: Any, **kwargs: Any) -> Any:
+            trips.append("pipeline")
+            return original_pipeline(*args, **kwargs)
+
         redis.execute_command = counted  # type: ignore[method-assign]
+        redis.pipeline = pipeline  # type: ignore[method-assign]
         state = TrackedState(storage, KEY, current="Steps:first")
         await state.clear()
-        assert [c[0] for c in commands] == ["DEL"]
+        await state.write_back()
+        assert trips == ["pipeline"]
+        redis.execute_command = original  # type: ignore[method-assign]
         assert await storage.get_state(KEY) is None
         assert await storage.get_data(KEY) == {}
-        assert state.current is None and await state.get_data() == {}
-        await state.clear()  # known to be clear: no command at all
-        assert len(commands) == 3  # the DEL, and the two reads just above
+        assert await redis.keys("fsm:*") == []
+        await state.clear()  # known to be clear: no round trip at all
+        await state.write_back()
+        assert trips == ["pipeline"]
+        await state.set_state(Steps.first)
+        await state.set_data({"n": 2})
+        await state.write_back()
+        assert trips == ["pipeline"] * 2
+        assert await storage.get_state(KEY) == "Steps:first"
+        assert await storage.get_data(KEY) == {"n": 2}
+        assert 0 < await redis.ttl(storage.key_builder.build(KEY, "data")) <= 600
     finally:
+        await redis.delete(storage.key_builder.build(KEY, "state"),
+                           storage.key_builder.build(KEY, "data"))
         await storage.close()

@@ -106,6 +106,24 @@ class SqlStorage(BaseStorage):
         if known is not None:
             self._known.put(name, _Known(known.state, text, utcnow()))
 
+    async def write(self, key: StorageKey, *, state: str | None, set_state: bool,
+                    data: Mapping[str, Any] | None) -> None:
+        """The state (when `set_state`) and the data (unless None) in one upsert."""
+        name = storage_key_to_str(key)
+        text = None if data is None else json.dumps(dict(data), ensure_ascii=False,
+                                                    default=str)
+        known = self._fresh(name)
+        if known is not None and (not set_state or known.state == state) \
+                and (text is None or known.data == text):
+            return  # stored already
+        self._known.pop(name)
+        async with self.session_factory() as session:
+            await FsmRepository(session).upsert(name, state=state, set_state=set_state,
+                                                data=text, set_data=text is not None)
+        if known is not None:
+            self._known.put(name, _Known(state if set_state else known.state,
+                                         known.data if text is None else text, utcnow()))
+
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
         loaded = json.loads((await self._record(storage_key_to_str(key))).data)
         return loaded if isinstance(loaded, dict) else {}

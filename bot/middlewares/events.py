@@ -110,10 +110,18 @@ class EventLogMiddleware(BaseMiddleware):
             result = await handler(event, data)
             if result is UNHANDLED:
                 outcome = "unhandled"
+            if tracked is not None:
+                await tracked.write_back()  # still under the user's lock
             return result
         except Exception as exc:
             outcome = "error"
             ctx.error = f"{type(exc).__name__}: {exc}"
+            if tracked is not None and tracked.unwritten:
+                # What the handler set before it failed is kept, as if written at once.
+                try:
+                    await tracked.write_back()
+                except Exception:
+                    logger.warning("could not write the FSM state back", exc_info=True)
             raise
         finally:
             self.in_flight.leave()
