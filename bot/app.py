@@ -28,6 +28,7 @@ from bot.db import migrate
 from bot.db.engine import create_engine, create_session_factory
 from bot.db.models import utcnow
 from bot.event_store import EventStore
+from bot.fsm_storage.prefetch import AdmissionMiddleware, PrefetchingIsolation
 from bot.fsm_storage.sql import SqlStorage
 from bot.i18n import LANGUAGES, UserLocaleMiddleware, create_i18n
 from bot.metrics import Metrics
@@ -183,7 +184,18 @@ def create_dispatcher(runtime: Runtime) -> Dispatcher:
         config=runtime.settings,
         app=runtime.app,
         runtime=runtime,
+        disable_fsm=True,  # registered below, after the admission middleware
     )
+    seen, throttle = runtime.seen_updates, runtime.throttle
+    if isinstance(runtime.isolation, PrefetchingIsolation) and isinstance(seen,
+                                                                          RedisSeenUpdates):
+        # The update's id and flood-limit token are settled with its user's lock.
+        redis_throttle = throttle if isinstance(throttle, RedisRateLimiter) else None
+        dp.update.outer_middleware(AdmissionMiddleware(
+            seen.key, seen.ttl,
+            bucket_key=redis_throttle.key if redis_throttle else None,
+            bucket_args=redis_throttle.args if redis_throttle else None))
+    dp.update.outer_middleware(dp.fsm)
     sink = runtime.events.record if runtime.events else None
     # Outer middlewares on `update` run in this order, after aiogram's own: errors (so ours
     # reach the error handlers too), user context (throttling needs the user) and FSM (which

@@ -271,3 +271,46 @@ async def test_instances_sharing_redis_share_the_bucket(
     clock.advance(5)
     await send(second, message_update(user_id))
     assert HELP_EN in texts_to(user_id, second)[-1]
+
+
+async def test_with_redis_an_update_costs_two_round_trips_and_a_repeat_no_token(
+        redis_envs: tuple[Any, Any, Clock]) -> None:
+    """The lock script also marks the update's id as seen and takes the sender's token; the
+    release writes the outcome: /help costs two Redis round trips in all. A repeated update
+    (a retried delivery) is dropped before it spends a token."""
+    first, second, _clock = redis_envs
+    user_id = fresh_id()
+    redis = first.runtime.redis
+    trips: list[str] = []
+    original = redis.execute_command
+    original_pipeline = redis.pipeline
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        trips.append(str(args[0]))
+        return await original(*args, **kwargs)
+
+    def pipeline(*args: Any, **kwargs: Any) -> Any:
+        trips.append("pipeline")
+        return original_pipeline(*args, **kwargs)
+
+    redis.execute_command = counted
+    redis.pipeline = pipeline
+    try:
+        update = message_update(user_id)
+        await send(first, update)
+        assert trips == ["EVALSHA", "EVALSHA"], trips
+        for _ in range(3):  # delivered again, to either instance
+            await send(first, update)
+            await send(second, update)
+    finally:
+        redis.execute_command = original
+        redis.pipeline = original_pipeline
+    assert sum(HELP_EN in text for text in texts_to(user_id, first, second)) == 1
+    bucket = await redis.hgetall(first.runtime.throttle.key(first.bot.id, user_id))
+    assert float(bucket[b"tokens"]) == BURST - 1  # the repeats spent nothing
+    for _ in range(BURST - 1):  # the rest of the burst is still there
+        await send(second, message_update(user_id))
+    said = texts_to(user_id, first, second)
+    assert sum(HELP_EN in text for text in said) == BURST and NOTICE_EN not in said
+    await send(first, message_update(user_id))
+    assert texts_to(user_id, first, second).count(NOTICE_EN) == 1

@@ -13,6 +13,7 @@ from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, StateType, StorageKey
 from aiogram.fsm.storage.redis import RedisStorage
 
+from bot.fsm_storage.prefetch import PrefetchingRedisStorage
 from bot.fsm_storage.sql import SqlStorage
 
 
@@ -86,7 +87,10 @@ class TrackedState(FSMContext):
         state, data_json = self.current, self._data
         data = json.loads(data_json) if write_data and data_json is not None else None
         storage = self.storage
-        if isinstance(storage, RedisStorage):
+        if isinstance(storage, PrefetchingRedisStorage) and storage.defer_write(
+                self.key, write_state, state, data):
+            pass  # written as the user's lock is let go, in the same round trip
+        elif isinstance(storage, RedisStorage):
             await _write_redis(storage, self.key, write_state, state, data)
         elif isinstance(storage, SqlStorage):
             await storage.write(self.key, state=state, set_state=write_state, data=data)

@@ -22,6 +22,7 @@ from aiogram.types import TelegramObject, Update
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from bot.fsm_storage.prefetch import admitted_first
 from bot.metrics import Metrics
 
 logger = logging.getLogger(__name__)
@@ -88,6 +89,9 @@ class RedisSeenUpdates:
         return f"{self.prefix}:{bot_id}:{update_id}"
 
     async def first_time(self, bot_id: int, update_id: int) -> bool:
+        settled = admitted_first(bot_id, update_id)  # with the user's lock, if it was
+        if settled is not None:
+            return settled
         created = await self.redis.set(self.key(bot_id, update_id), 1, nx=True, ex=self.ttl)
         return bool(created)
 

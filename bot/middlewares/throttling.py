@@ -36,6 +36,7 @@ from aiogram.utils.i18n import I18n
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from bot.fsm_storage.prefetch import admitted_verdict
 from bot.i18n import guess_language
 from bot.metrics import Metrics
 from bot.middlewares.dedupe import update_kind
@@ -124,40 +125,44 @@ class MemoryRateLimiter:
         return len(self._buckets)
 
 
-# KEYS[1] the user's bucket (a hash); ARGV rate, burst, now (s), key TTL (ms).
-# Returns 1 allow, 0 drop, 2 drop with notice. Mirrors `step`.
-_TAKE_LUA: Final = """
-local rate = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local now = tonumber(ARGV[3])
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'at', 'noticed')
-local tokens = tonumber(state[1])
-local at = tonumber(state[2])
-local noticed = tonumber(state[3]) or 0
-if tokens == nil or at == nil then
-  tokens = burst
-  at = now
-  noticed = 0
-else
-  local elapsed = math.max(0, now - at)
-  tokens = math.min(burst, tokens + elapsed * rate)
-  at = math.max(at, now)
+# A Lua function of the user's bucket (a hash): rate, burst, now (s), key TTL (ms).
+# Returns 1 allow, 0 drop, 2 drop with notice. Mirrors `step`. Also part of the script
+# that takes a user's lock (bot/fsm_storage/prefetch.py).
+TAKE_FUNCTION_LUA: Final = """
+local function take(key, rate, burst, now, ttl)
+  local state = redis.call('HMGET', key, 'tokens', 'at', 'noticed')
+  local tokens = tonumber(state[1])
+  local at = tonumber(state[2])
+  local noticed = tonumber(state[3]) or 0
+  if tokens == nil or at == nil then
+    tokens = burst
+    at = now
+    noticed = 0
+  else
+    local elapsed = math.max(0, now - at)
+    tokens = math.min(burst, tokens + elapsed * rate)
+    at = math.max(at, now)
+  end
+  if tokens >= burst then
+    noticed = 0
+  end
+  local verdict = 0
+  if tokens >= 1 then
+    tokens = tokens - 1
+    verdict = 1
+  elseif noticed == 0 then
+    noticed = 1
+    verdict = 2
+  end
+  redis.call('HSET', key, 'tokens', tostring(tokens), 'at', tostring(at),
+             'noticed', tostring(noticed))
+  redis.call('PEXPIRE', key, ttl)
+  return verdict
 end
-if tokens >= burst then
-  noticed = 0
-end
-local verdict = 0
-if tokens >= 1 then
-  tokens = tokens - 1
-  verdict = 1
-elseif noticed == 0 then
-  noticed = 1
-  verdict = 2
-end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(at),
-           'noticed', tostring(noticed))
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-return verdict
+"""
+# KEYS[1] the user's bucket; ARGV rate, burst, now (s), key TTL (ms).
+_TAKE_LUA: Final = TAKE_FUNCTION_LUA + """
+return take(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4])
 """
 _VERDICTS: Final = {1: Verdict.ALLOW, 0: Verdict.DROP, 2: Verdict.DROP_WITH_NOTICE}
 
@@ -187,10 +192,16 @@ class RedisRateLimiter:
     def key(self, bot_id: int, user_id: int) -> str:
         return f"{self.prefix}:{bot_id}:{user_id}"
 
+    def args(self) -> list[float | int]:
+        """The script's arguments for a take now: rate, burst, now, key TTL (ms)."""
+        return [self.rate, self.burst, self.clock(), self._ttl_ms]
+
     async def take(self, bot_id: int, user_id: int) -> Verdict:
-        result = await self._script(keys=[self.key(bot_id, user_id)],
-                                    args=[self.rate, self.burst, self.clock(), self._ttl_ms])
-        return _VERDICTS[int(result)]
+        taken = admitted_verdict(bot_id, user_id)  # with the user's lock, if it was
+        if taken is None:
+            taken = int(await self._script(keys=[self.key(bot_id, user_id)],
+                                           args=self.args()))
+        return _VERDICTS[taken]
 
 
 class ThrottlingMiddleware(BaseMiddleware):
