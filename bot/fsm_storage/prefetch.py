@@ -257,16 +257,15 @@ class AdmissionMiddleware(BaseMiddleware):
         event: TelegramObject,
         data: dict[str, Any],
     ) -> Any:
-        from bot.middlewares.dedupe import update_kind
-        from bot.middlewares.throttling import THROTTLED_KINDS
+        from bot.middlewares.throttling import throttled_sender
 
         assert isinstance(event, Update)
         bot: Bot = data["bot"]
         user = data.get("event_from_user")
         admission = Admission(bot.id, event.update_id, self.seen_key(bot.id, event.update_id),
                               self.seen_ttl, user_id=user.id if user else None)
-        if user is not None and self.bucket_key is not None \
-                and update_kind(event) in THROTTLED_KINDS:
+        if self.bucket_key is not None and throttled_sender(event, data) is not None:
+            assert user is not None
             admission.bucket_key = self.bucket_key(bot.id, user.id)
             admission.bucket_args = self.bucket_args
         reset = _admission.set(admission)

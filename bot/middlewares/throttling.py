@@ -48,6 +48,15 @@ THROTTLED_KINDS: Final = frozenset({"message", "edited_message", "callback_query
                                     "inline_query"})
 
 
+def throttled_sender(update: Update, data: dict[str, Any]) -> User | None:
+    """The user whose bucket the update takes a token from; None: the limit does not apply
+    (no sender, or a system update)."""
+    user: User | None = data.get("event_from_user")
+    if user is None or update_kind(update) not in THROTTLED_KINDS:
+        return None
+    return user
+
+
 class Verdict(enum.Enum):
     ALLOW = "allow"
     DROP = "drop"
@@ -221,10 +230,10 @@ class ThrottlingMiddleware(BaseMiddleware):
         data: dict[str, Any],
     ) -> Any:
         assert isinstance(event, Update)
-        user: User | None = data.get("event_from_user")
-        kind = update_kind(event)
-        if user is None or kind not in THROTTLED_KINDS:
+        user = throttled_sender(event, data)
+        if user is None:
             return await handler(event, data)
+        kind = update_kind(event)
         bot: Bot = data["bot"]
         try:
             verdict = await self.limiter.take(bot.id, user.id)
