@@ -7,7 +7,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from tests.support.services import REDIS_URL, require_redis
+from tests.support.services import REDIS_URL, RedisTrips, require_redis
 
 
 async def test_restart_midway_resumes_same_step_redis(bot_env: Any) -> None:
@@ -73,14 +73,6 @@ async def test_the_lock_hands_out_state_and_data_read_as_it_was_taken() -> None:
         other = StorageKey(bot_id=1, chat_id=6, user_id=6)
         await storage.set_state(key, "Steps:first")
         await storage.set_data(key, {"a": 1})
-        commands: list[str] = []
-        original = redis.execute_command
-
-        async def counted(*args: Any, **kwargs: Any) -> Any:
-            commands.append(str(args[0]))
-            return await original(*args, **kwargs)
-
-        redis.execute_command = counted  # type: ignore[method-assign]
         order: list[str] = []
 
         async def second() -> None:
@@ -89,19 +81,20 @@ async def test_the_lock_hands_out_state_and_data_read_as_it_was_taken() -> None:
                 assert await storage.get_state(key) == "Steps:second"  # the first's write
                 assert prefetched_data(key) == (True, None)  # the first cleared the data
 
-        async with isolation.lock(key):
-            assert commands == ["EVALSHA"]
-            assert prefetched_data(key) == (True, '{"a": 1}')
-            assert prefetched_data(other) == (False, None)
-            assert await storage.get_state(key) == "Steps:first"
-            assert commands == ["EVALSHA"]  # answered from the prefetch
-            waiting = asyncio.create_task(second())
-            await asyncio.sleep(0.05)
-            assert order == []  # kept out while the lock is held
-            await storage.set_state(key, "Steps:second")
-            await storage.set_data(key, {})
-            assert await storage.get_state(key) == "Steps:second"  # read again: not stale
-            order.append("first out")
+        with RedisTrips(redis) as commands:
+            async with isolation.lock(key):
+                assert commands == ["EVALSHA"]
+                assert prefetched_data(key) == (True, '{"a": 1}')
+                assert prefetched_data(other) == (False, None)
+                assert await storage.get_state(key) == "Steps:first"
+                assert commands == ["EVALSHA"]  # answered from the prefetch
+                waiting = asyncio.create_task(second())
+                await asyncio.sleep(0.05)
+                assert order == []  # kept out while the lock is held
+                await storage.set_state(key, "Steps:second")
+                await storage.set_data(key, {})
+                assert await storage.get_state(key) == "Steps:second"  # read again: not stale
+                order.append("first out")
         await waiting
         assert order == ["first out", "second in"]
         assert prefetched_data(key) == (False, None)  # forgotten with the lock

@@ -22,7 +22,7 @@ from bot.middlewares.throttling import (
     Verdict,
 )
 from tests.support.botenv import BOT_USER
-from tests.support.services import require_redis
+from tests.support.services import RedisTrips, require_redis
 
 REDIS_URL = "redis://127.0.0.1:6379/14"
 NOTICE_EN = "Too many messages at once — please wait a couple of seconds."
@@ -281,30 +281,13 @@ async def test_with_redis_an_update_costs_two_round_trips_and_a_repeat_no_token(
     first, second, _clock = redis_envs
     user_id = fresh_id()
     redis = first.runtime.redis
-    trips: list[str] = []
-    original = redis.execute_command
-    original_pipeline = redis.pipeline
-
-    async def counted(*args: Any, **kwargs: Any) -> Any:
-        trips.append(str(args[0]))
-        return await original(*args, **kwargs)
-
-    def pipeline(*args: Any, **kwargs: Any) -> Any:
-        trips.append("pipeline")
-        return original_pipeline(*args, **kwargs)
-
-    redis.execute_command = counted
-    redis.pipeline = pipeline
-    try:
+    with RedisTrips(redis) as trips:
         update = message_update(user_id)
         await send(first, update)
         assert trips == ["EVALSHA", "EVALSHA"], trips
         for _ in range(3):  # delivered again, to either instance
             await send(first, update)
             await send(second, update)
-    finally:
-        redis.execute_command = original
-        redis.pipeline = original_pipeline
     assert sum(HELP_EN in text for text in texts_to(user_id, first, second)) == 1
     bucket = await redis.hgetall(first.runtime.throttle.key(first.bot.id, user_id))
     assert float(bucket[b"tokens"]) == BURST - 1  # the repeats spent nothing

@@ -94,7 +94,7 @@ async def test_on_redis_the_outcome_is_one_round_trip_and_clear_leaves_nothing()
     from aiogram.fsm.storage.redis import RedisStorage
     from redis.asyncio import Redis
 
-    from tests.support.services import REDIS_URL, require_redis
+    from tests.support.services import REDIS_URL, RedisTrips, require_redis
 
     require_redis()
     redis = Redis.from_url(REDIS_URL)
@@ -102,35 +102,22 @@ async def test_on_redis_the_outcome_is_one_round_trip_and_clear_leaves_nothing()
     try:
         await storage.set_state(KEY, Steps.first)
         await storage.set_data(KEY, {"n": 1})
-        trips: list[str] = []
-        original = redis.execute_command
-        original_pipeline = redis.pipeline
-
-        async def counted(*args: Any, **kwargs: Any) -> Any:
-            trips.append(str(args[0]))
-            return await original(*args, **kwargs)
-
-        def pipeline(*args: Any, **kwargs: Any) -> Any:
-            trips.append("pipeline")
-            return original_pipeline(*args, **kwargs)
-
-        redis.execute_command = counted  # type: ignore[method-assign]
-        redis.pipeline = pipeline  # type: ignore[method-assign]
-        state = TrackedState(storage, KEY, current="Steps:first")
-        await state.clear()
-        await state.write_back()
-        assert trips == ["pipeline"]
-        redis.execute_command = original  # type: ignore[method-assign]
-        assert await storage.get_state(KEY) is None
-        assert await storage.get_data(KEY) == {}
-        assert await redis.keys("fsm:*") == []
-        await state.clear()  # known to be clear: no round trip at all
-        await state.write_back()
-        assert trips == ["pipeline"]
-        await state.set_state(Steps.first)
-        await state.set_data({"n": 2})
-        await state.write_back()
-        assert trips == ["pipeline"] * 2
+        with RedisTrips(redis) as trips:
+            state = TrackedState(storage, KEY, current="Steps:first")
+            await state.clear()
+            await state.write_back()
+            assert trips == ["pipeline"]
+            trips.commands = False
+            assert await storage.get_state(KEY) is None
+            assert await storage.get_data(KEY) == {}
+            assert await redis.keys("fsm:*") == []
+            await state.clear()  # known to be clear: no round trip at all
+            await state.write_back()
+            assert trips == ["pipeline"]
+            await state.set_state(Steps.first)
+            await state.set_data({"n": 2})
+            await state.write_back()
+            assert trips == ["pipeline"] * 2
         assert await storage.get_state(KEY) == "Steps:first"
         assert await storage.get_data(KEY) == {"n": 2}
         assert 0 < await redis.ttl(storage.key_builder.build(KEY, "data")) <= 600

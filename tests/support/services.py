@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+from typing import Any
 
 import pytest
 
@@ -47,3 +48,35 @@ def require_redis() -> None:
 
 def pg_url(database: str) -> str:
     return f"postgresql+asyncpg://{PG_USER}@{PG_HOST}:{PG_PORT}/{database}"
+
+
+class RedisTrips(list[str]):
+    """The round trips a Redis client makes inside `with RedisTrips(redis) as trips:` —
+    each command by name, each pipeline once as "pipeline". Setting `commands = False`
+    stops counting single commands (a test's own reads), pipelines still count."""
+
+    def __init__(self, redis: Any) -> None:
+        super().__init__()
+        self.redis = redis
+        self.commands = True
+
+    def __enter__(self) -> RedisTrips:
+        redis = self.redis
+        self._execute, self._pipeline = redis.execute_command, redis.pipeline
+        execute, pipeline = self._execute, self._pipeline
+
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            if self.commands:
+                self.append(str(args[0]))
+            return await execute(*args, **kwargs)
+
+        def counted_pipeline(*args: Any, **kwargs: Any) -> Any:
+            self.append("pipeline")
+            return pipeline(*args, **kwargs)
+
+        redis.execute_command = counted
+        redis.pipeline = counted_pipeline
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.redis.execute_command, self.redis.pipeline = self._execute, self._pipeline
