@@ -41,6 +41,7 @@ from bot.keyboards.linking import (
     proof_keyboard,
     region_suppliers_keyboard,
     regions_keyboard,
+    resume_keyboard,
     retry_keyboard,
     search_prompt_keyboard,
     search_results_keyboard,
@@ -423,6 +424,40 @@ async def start_linking(message: Message, state: FSMContext, services: Services,
     await ask_supplier(message)
 
 
+async def enter_linking(message: Message, state: FSMContext, services: Services,
+                        user: User) -> None:
+    """An entry to linking (/link, the menu, an old «Link» button). Mid-linking, once the
+    account is found, it asks before dropping it: restarting silently lost the account."""
+    if await state.get_state() in _TOLD_ON_LEAVING:
+        data, supplier = await _supplier_of(state, services)
+        if supplier is not None and data.number is not None:
+            await message.answer(
+                _("You are linking account <code>{number}</code> ({supplier}) right now. Go "
+                  "on with it, or start over with another account?").format(
+                    number=mask_account(data.number),
+                    supplier=_q(_where(supplier, data.unit, user.language))),
+                reply_markup=resume_keyboard())
+            return
+    await start_linking(message, state, services, user)
+
+
+async def resume_step(message: Message, state: FSMContext, services: Services,
+                      user: User) -> bool:
+    """Ask again for what the current step after the number waits for; False: no such step."""
+    current = await state.get_state()
+    data, supplier = await _supplier_of(state, services)
+    if current not in _TOLD_ON_LEAVING or supplier is None or data.number is None:
+        return False
+    if current == LinkStates.payment.state:
+        await message.answer(payment_prompt(supplier, services))
+    elif current == LinkStates.proof.state:
+        await ask_proof(message, state, data, supplier, user.language)
+    else:
+        kind = ProofKind.PIN if current == LinkStates.pin.state else ProofKind.SURNAME_PAYMENT
+        await message.answer(proof_prompt(supplier, kind, user.language))
+    return True
+
+
 async def _supplier_of(state: FSMContext, services: Services) -> tuple[LinkData, Supplier | None]:
     data = await LinkData.load(state)
     return data, services.linking.supplier(data.supplier)
@@ -435,6 +470,12 @@ async def _edit(message: Message, text: str, markup: InlineKeyboardMarkup | None
         # A double tap re-renders the same page: nothing to change, nothing to tell.
         if "message is not modified" not in str(exc):
             raise
+
+
+async def _drop_markup(message: Message) -> None:
+    # A double tap finds the buttons gone already: nothing left to do.
+    with contextlib.suppress(TelegramBadRequest):
+        await message.edit_reply_markup(reply_markup=None)
 
 
 def _ours(data: str | None) -> bool:
@@ -504,7 +545,7 @@ def build_router() -> Router:
     @router.message(MenuEntry(MENU_LINK))
     async def link_command(message: Message, state: FSMContext, services: Services,
                            user: User) -> None:
-        await start_linking(message, state, services, user)
+        await enter_linking(message, state, services, user)
 
     @router.callback_query(LinkCB.filter(F.action == "start"))
     async def link_button(query: CallbackQuery, state: FSMContext, services: Services,
@@ -512,7 +553,25 @@ def build_router() -> Router:
         await query.answer()
         message = message_of(query)
         if message is not None:
+            await enter_linking(message, state, services, user)
+
+    @router.callback_query(LinkCB.filter(F.action.in_({"resume", "over"})))
+    async def resume_or_over(query: CallbackQuery, callback_data: LinkCB, state: FSMContext,
+                             services: Services, user: User) -> None:
+        message = message_of(query)
+        if message is None:
+            await query.answer(_("This button is no longer active."))
+            return
+        if callback_data.action == "over":
+            await query.answer()
+            await _drop_markup(message)
             await start_linking(message, state, services, user)
+            return
+        if not await resume_step(message, state, services, user):
+            await query.answer(_("This button is no longer active."))
+            return
+        await query.answer()
+        await _drop_markup(message)
 
     # --- supplier: search ---------------------------------------------------------------
 
@@ -730,10 +789,17 @@ def build_router() -> Router:
         with contextlib.suppress(TelegramBadRequest):
             await message.delete()
         try:
-            pin = normalize_pin(raw)
-        except InvalidPin:
-            await message.answer(_("Send the {pin} as one word, without spaces.").format(
-                pin=_q(supplier.pin.name.get(user.language))))
+            pin = normalize_pin(raw, supplier.pin)
+        except InvalidPin as exc:
+            name = _q(supplier.pin.name.get(user.language))
+            if exc.reason == "shape" and supplier.pin.format is not None:
+                await message.answer(_(
+                    "This cannot be the {pin}: it is {format}. Check it on the receipt and "
+                    "send it again; no attempt was spent.").format(
+                        pin=name, format=_q(supplier.pin.format.get(user.language))))
+            else:
+                await message.answer(_("Send the {pin} as one word, without spaces.").format(
+                    pin=name))
             return
         await prove(message, state, services, user, supplier, data,
                     Proof(ProofKind.PIN, pin=pin), event_log)

@@ -194,6 +194,11 @@ async def test_perm_pin_in_russian(bot_env: Any) -> None:
     assert f"Лицевой счёт <code>•••• {account.number[-4:]}</code> найден." in found
     assert "Владелец: " in found and "<b>ПИН-код</b>" in found
     assert await state_of(env, client) == "LinkStates:pin"
+    # A word cannot be a «Мой газ» PIN: refused without spending one of the 5 attempts.
+    await client.send("abc")
+    assert ("Это не может быть ПИН-код: в нём от 4 до 8 цифр. Проверьте его по квитанции "
+            "и отправьте снова — попытка не потрачена.") in client.last_text()
+    assert await state_of(env, client) == "LinkStates:pin"
     await client.send("0000" if account.pin != "0000" else "1111")
     assert "Неверно указан ПИН-код. Осталось попыток: 4." in client.last_text()
     await client.send(account.pin)
@@ -205,7 +210,7 @@ async def test_perm_pin_in_russian(bot_env: Any) -> None:
     assert buttons(client.bot_messages()[-1])[-2:] == ["📋 Мои счета", "🔗 Привязать ещё"]
     # Both messages with a PIN were deleted from the chat.
     deleted = [r for r in client.requests() if r.method == "deleteMessage"]
-    assert len(deleted) == 2
+    assert len(deleted) == 3
     assert await state_of(env, client) is None
     rows = await linked(env, client.user.id)
     assert [(r.number, r.unit, r.is_default) for r in rows] == [(account.number, None, True)]
@@ -237,6 +242,9 @@ async def test_perm_pin_in_english_from_the_menu(bot_env: Any) -> None:
     assert "<b>PIN code</b>" in client.last_text()
     await client.send("12 34")
     assert "Send the PIN code as one word, without spaces." in client.last_text()
+    await client.send("PIN1234")
+    assert ("This cannot be the PIN code: it is 4 to 8 digits. Check it on the receipt and "
+            "send it again; no attempt was spent.") in client.last_text()
     await client.send(account.pin)
     assert "Account linked!" in client.last_text()
     assert "⭐ This is your default account." in client.last_text()
@@ -349,7 +357,7 @@ async def test_leaving_after_the_number_says_the_account_was_not_linked(bot_env:
     assert f"Лицевой счёт <code>•••• {first.number[-4:]}</code>" in notice, notice
     assert "не привязан" in notice and "/link" in notice and first.number not in notice
     assert await linked(env, client.user.id) == []
-    # /cancel leaves on purpose, and /link again starts afresh: neither is told off.
+    # /cancel leaves on purpose, and /link again asks first (next test): neither is told off.
     for leave in ("/cancel", "/link"):
         await client.send("/link")
         await choose_supplier(client, "москва", supplier.display_name("ru"))
@@ -357,6 +365,64 @@ async def test_leaving_after_the_number_says_the_account_was_not_linked(bot_env:
         await client.click("🔢 ПИН-код")
         await client.send(leave)
         assert all("не привязан" not in text for text in client.texts()[-2:])
+
+
+@pytest.mark.parametrize("lang", ["ru", "en"])
+async def test_an_entry_to_linking_midway_asks_before_dropping_the_account(
+        bot_env: Any, lang: str) -> None:
+    """A trial tapped the old «🔗 Привязать лицевой счёт» button of the registration message
+    at the PIN step: linking started over without a word and the found account was gone."""
+    env = await bot_env()
+    first, _second = await entries(env, "mrg_moscow")
+    assert first.surname and first.last_payment is not None and first.pin
+    ru = lang == "ru"
+    client = env.client(language_code=lang)
+    await register(client, lang)
+    supplier = env.runtime.app.catalog.get("mrg_moscow")
+    await client.send("/link")
+    await choose_supplier(client, "москва" if ru else "Moscow", supplier.display_name(lang))
+    await client.send(first.number)
+    await client.click("🔢 ПИН-код" if ru else "🔢 PIN code")
+    question = (f"Вы сейчас привязываете лицевой счёт <code>•••• {first.number[-4:]}</code> "
+                if ru else
+                f"You are linking account <code>•••• {first.number[-4:]}</code> ")
+    go_on, over = ("▶️ Продолжить", "🔄 Начать заново") if ru else ("▶️ Go on", "🔄 Start over")
+    # The registration message's old button, the menu entry and /link all ask first.
+    for entry in ("button", "/link", "menu"):
+        if entry == "button":
+            await client.click("🔗 Привязать лицевой счёт" if ru else "🔗 Link an account")
+        elif entry == "menu":
+            await client.send("🔗 Привязать счёт" if ru else "🔗 Link account")
+        else:
+            await client.send(entry)
+        assert question in client.last_text(), (entry, client.last_text())
+        assert first.number not in client.last_text()
+        assert buttons(client.bot_messages()[-1]) == [go_on, over]
+        assert await state_of(env, client) == "LinkStates:pin"
+    await client.click(go_on)
+    assert ("ПИН-код" if ru else "PIN code") in client.last_text()
+    assert await state_of(env, client) == "LinkStates:pin"
+    # Its buttons are gone; an older copy of the question is stale once linking moved on.
+    assert client.bot_messages()[-2].reply_markup is None
+    await client.send(first.pin)
+    assert await state_of(env, client) is None
+    assert [r.number for r in await linked(env, client.user.id)] == [first.number]
+    stale = next(m for m in reversed(client.bot_messages()) if m.reply_markup is not None
+                 and go_on in buttons(m))
+    await client.click(go_on, in_message=stale)
+    answers = [r for r in client.requests() if r.method == "answerCallbackQuery"]
+    assert answers[-1].text == ("Эта кнопка больше не действует." if ru
+                                            else "This button is no longer active.")
+    assert await state_of(env, client) is None
+    # «Start over» drops the draft and asks for the supplier again.
+    await client.send("/link")
+    await choose_supplier(client, "москва" if ru else "Moscow", supplier.display_name(lang))
+    await client.send(_second.number)
+    await client.click("👤 Фамилия и последний платёж" if ru else "👤 Surname and last payment")
+    await client.send("/link")
+    await client.click(over)
+    assert await state_of(env, client) == "LinkStates:supplier"
+    assert ("Привязка лицевого счёта" if ru else "Linking a gas account") in client.last_text()
 
 
 async def test_sevgas_keeps_leading_zeros_and_names_its_password(bot_env: Any) -> None:

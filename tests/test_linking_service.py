@@ -475,8 +475,19 @@ def test_surnames_and_pins() -> None:
         assert error.value.reason == reason
     assert normalize_pin(" 0110 ") == "0110"
     for bad in ("", "12 34", "x" * 65):
-        with pytest.raises(InvalidPin):
+        with pytest.raises(InvalidPin) as refused:
             normalize_pin(bad)
+        assert refused.value.reason == "format"
+    # A supplier's PIN pattern refuses what cannot be its PIN; a mailed password has none.
+    catalog = load_catalog()
+    perm, sevgas = catalog.get(PERM).pin, catalog.get("sevgas").pin
+    assert perm is not None and sevgas is not None and sevgas.pattern is None
+    assert normalize_pin(" 0110 ", perm) == "0110"
+    for bad in ("abc", "12a4", "123", "123456789", "１２３４"):
+        with pytest.raises(InvalidPin) as refused:
+            normalize_pin(bad, perm)
+        assert refused.value.reason == "shape", bad
+    assert normalize_pin("Xy7-p@ss", sevgas) == "Xy7-p@ss"
 
 
 # --- every demo account can be linked with what `demo-accounts --json` lists ----------------

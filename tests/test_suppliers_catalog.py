@@ -484,3 +484,12 @@ def test_malformed_files(tmp_path: Path, text: str, message: str) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(CatalogError, match="cannot read the supplier catalog"):
         load_catalog(tmp_path / "absent.yaml")
+
+
+def test_pin_pattern_is_described_and_compiles(tmp_path: Path) -> None:
+    assert "pin.format: 'pattern' and 'format' go together" in broken(
+        tmp_path, "mrg_perm", pin__format=None
+    )
+    assert "pin.pattern: not a valid regular expression" in broken(
+        tmp_path, "mrg_perm", pin__pattern="[0-9"
+    )

@@ -121,6 +121,14 @@ def proof_keyboard(supplier: Supplier, lang: str) -> InlineKeyboardMarkup:
     ])
 
 
+def resume_keyboard() -> InlineKeyboardMarkup:
+    """Mid-linking, an entry to linking asks first: go on, or start over."""
+    return InlineKeyboardMarkup(inline_keyboard=[[
+        InlineKeyboardButton(text=_("▶️ Go on"), callback_data=LinkCB(action="resume").pack()),
+        InlineKeyboardButton(text=_("🔄 Start over"), callback_data=LinkCB(action="over").pack()),
+    ]])
+
+
 def retry_keyboard() -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(
         text=_("🔄 Retry"), callback_data=LinkCB(action="retry").pack())]])

@@ -24,7 +24,7 @@ from bot.db.models_accounts import LinkedAccount
 from bot.db.repositories.accounts import AccountRepository, AttemptRepository, LinkOutcome
 from bot.services.errors import DomainError
 from bot.suppliers.accounts import AccountError
-from bot.suppliers.models import RegionGroup, Supplier
+from bot.suppliers.models import PinInfo, RegionGroup, Supplier
 from bot.suppliers.search import search_suppliers
 
 __all__ = [
@@ -77,7 +77,9 @@ class InvalidAccountNumber(DomainError):
 
 
 class InvalidPin(DomainError):
-    pass
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason  # "format": spaces, empty or too long | "shape": not this supplier's
 
 
 class InvalidSurname(DomainError):
@@ -120,10 +122,13 @@ _AMOUNT_RE: Final = re.compile(r"^[0-9]{1,9}(?:[.,][0-9]{1,2})?$")
 _WORD_INITIAL_YO: Final = re.compile(r"(?<!\w)ё")
 
 
-def normalize_pin(raw: str) -> str:
+def normalize_pin(raw: str, info: PinInfo | None = None) -> str:
+    """The secret as typed, trimmed; refused for free when it cannot be the supplier's PIN."""
     pin = raw.strip()
     if not pin or len(pin) > _PIN_MAX_LEN or any(ch.isspace() for ch in pin):
-        raise InvalidPin
+        raise InvalidPin("format")
+    if info is not None and not info.could_be(pin):
+        raise InvalidPin("shape")
     return pin
 
 

@@ -369,10 +369,40 @@ class ManagementUnit(_Frozen):
 
 
 class PinInfo(_Frozen):
-    """What the supplier calls the secret used as a PIN proof, and where to get it."""
+    """What the supplier calls the secret used as a PIN proof, and where to get it.
+
+    `pattern` (a regular expression matched against the whole secret) says what such a
+    secret can look like, so text that cannot be one («abc» for a 4-digit PIN) is refused
+    before it spends one of the account's attempts; `format` tells the user in words.
+    A mailed password has no pattern: anything without spaces may be one.
+    """
 
     name: LocalizedText
     hint: LocalizedText
+    pattern: str | None = None
+    format: LocalizedText | None = None
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern_compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise PydanticCustomError(
+                    RULE_ERROR, "not a valid regular expression: {reason}", {"reason": str(exc)}
+                ) from exc
+        return value
+
+    @model_validator(mode="after")
+    def _described(self) -> Self:
+        if (self.pattern is None) != (self.format is None):
+            raise rule_error("format", "'pattern' and 'format' go together")
+        return self
+
+    def could_be(self, secret: str) -> bool:
+        """Whether `secret` has the shape of this supplier's PIN (always, without a pattern)."""
+        return self.pattern is None or re.fullmatch(self.pattern, secret) is not None
 
 
 class SupportContacts(_Frozen):
