@@ -37,6 +37,7 @@ from bot.keyboards.accounts import linked_card_keyboard
 from bot.keyboards.common import MENU_LINK, main_menu
 from bot.keyboards.linking import (
     MAX_RESULTS,
+    kept_keyboard,
     pages,
     proof_keyboard,
     region_suppliers_keyboard,
@@ -69,7 +70,7 @@ from bot.services.linking import (
 )
 from bot.suppliers.accounts import AccountError, mask_account
 from bot.suppliers.models import ProofKind, Supplier
-from fsm.linking import LinkData, LinkStates
+from fsm.linking import LinkData, LinkStates, drop_kept_link, keep_link, kept_link
 from handlers.account_choice import message_of
 
 # Callback prefixes of this conversation: its stale buttons are answered here, with the step.
@@ -428,16 +429,25 @@ async def enter_linking(message: Message, state: FSMContext, services: Services,
                         user: User) -> None:
     """An entry to linking (/link, the menu, an old «Link» button). Mid-linking, once the
     account is found, it asks before dropping it: restarting silently lost the account."""
-    if await state.get_state() in _TOLD_ON_LEAVING:
+    midway = await state.get_state() in _TOLD_ON_LEAVING
+    data: LinkData | None
+    if midway:
         data, supplier = await _supplier_of(state, services)
-        if supplier is not None and data.number is not None:
-            await message.answer(
-                _("You are linking account <code>{number}</code> ({supplier}) right now. Go "
-                  "on with it, or start over with another account?").format(
-                    number=mask_account(data.number),
-                    supplier=_q(_where(supplier, data.unit, user.language))),
-                reply_markup=resume_keyboard())
-            return
+    else:
+        data = await kept_link(state)
+        supplier = services.linking.supplier(data.supplier) if data is not None else None
+    if data is not None and supplier is not None and data.number is not None:
+        where = _q(_where(supplier, data.unit, user.language))
+        number = mask_account(data.number)
+        if midway:
+            text = _("You are linking account <code>{number}</code> ({supplier}) right now. "
+                     "Go on with it, or start over with another account?")
+        else:
+            text = _("Linking account <code>{number}</code> ({supplier}) was left unfinished. "
+                     "Go on with it, or start over with another account?")
+        await message.answer(text.format(number=number, supplier=where),
+                             reply_markup=resume_keyboard())
+        return
     await start_linking(message, state, services, user)
 
 
@@ -447,7 +457,15 @@ async def resume_step(message: Message, state: FSMContext, services: Services,
     current = await state.get_state()
     data, supplier = await _supplier_of(state, services)
     if current not in _TOLD_ON_LEAVING or supplier is None or data.number is None:
-        return False
+        # Not mid-linking: a linking left midway goes on where it was left.
+        kept = await kept_link(state, take=True)
+        supplier = services.linking.supplier(kept.supplier) if kept is not None else None
+        if kept is None or supplier is None or kept.number is None:
+            return False
+        current = kept.step
+        data = LinkData.model_validate(kept.model_dump(exclude={"step"}))
+        await state.set_state(current)
+        await data.save(state)
     if current == LinkStates.payment.state:
         await message.answer(payment_prompt(supplier, services))
     elif current == LinkStates.proof.state:
@@ -507,30 +525,36 @@ _OWN_BUTTONS = tuple(f"{cb.__prefix__}:" for cb in (LinkCB, LinkSupplierCB, Link
 
 def interrupted_text(supplier: Supplier, data: LinkData, lang: str) -> str:
     return _("ℹ️ Account <code>{number}</code> ({supplier}) was not linked: linking was "
-             "interrupted. Send /link to start again.").format(
+             "interrupted. You can go on where you left it, now or later with /link.").format(
         number=mask_account(data.number or ""), supplier=_q(_where(supplier, data.unit, lang)))
 
 
-class LinkingLeftWatch(LeavingWatch[LinkData]):
+class LinkingLeftWatch(LeavingWatch[tuple[LinkData, str]]):
     """A user whom a menu entry, a command or another feature's button takes out of linking
-    after the number is told the account was not linked (/cancel and /link again leave on
-    purpose, and are not)."""
+    after the number is told the account was not linked, and may go on where it was left
+    (`keep_link`); /cancel leaves on purpose, and is not told."""
 
     steps = _TOLD_ON_LEAVING
     own_buttons = _OWN_BUTTONS
 
-    async def before(self, state: FSMContext) -> LinkData | None:
+    async def before(self, state: FSMContext) -> tuple[LinkData, str] | None:
         form = await LinkData.load(state)
-        return form if form.number is not None and form.supplier is not None else None
+        step = await state.get_state()
+        if form.number is None or form.supplier is None or step is None:
+            return None
+        return form, step
 
-    async def after(self, form: LinkData, state_after: str | None, state: FSMContext,
-                    user: User, data: dict[str, Any]) -> None:
+    async def after(self, noted: tuple[LinkData, str], state_after: str | None,
+                    state: FSMContext, user: User, data: dict[str, Any]) -> None:
+        form, step = noted
         services: Services = data["services"]
         supplier = services.app.catalog.get(form.supplier or "")
         if state_after in LinkStates.__all_states_names__ or supplier is None:
             return
+        await keep_link(state, form, step)
         bot: Bot = data["bot"]
-        await bot.send_message(state.key.chat_id, interrupted_text(supplier, form, user.language))
+        await bot.send_message(state.key.chat_id, interrupted_text(supplier, form, user.language),
+                               reply_markup=kept_keyboard())
 
 
 def watch_left(router: Router) -> None:
@@ -565,6 +589,7 @@ def build_router() -> Router:
         if callback_data.action == "over":
             await query.answer()
             await _drop_markup(message)
+            await drop_kept_link(state)
             await start_linking(message, state, services, user)
             return
         if not await resume_step(message, state, services, user):

@@ -338,7 +338,7 @@ async def test_leaving_after_the_number_says_the_account_was_not_linked(bot_env:
     """A trial left at the surname step for «📋 Мои счета» and was not told anything: the
     account could seem linked."""
     env = await bot_env()
-    first, _second = await entries(env, "mrg_moscow")
+    first, second = await entries(env, "mrg_moscow")
     assert first.surname
     client = env.client()
     await register(client)
@@ -356,12 +356,34 @@ async def test_leaving_after_the_number_says_the_account_was_not_linked(bot_env:
     notice = client.last_text()
     assert f"Лицевой счёт <code>•••• {first.number[-4:]}</code>" in notice, notice
     assert "не привязан" in notice and "/link" in notice and first.number not in notice
+    assert buttons(client.bot_messages()[-1]) == ["▶️ Продолжить привязку"]
     assert await linked(env, client.user.id) == []
+    # The notice's button goes on at the step that was left, with what was typed.
+    await client.click("▶️ Продолжить привязку")
+    assert await state_of(env, client) == "LinkStates:payment"
+    assert "сумму последнего платежа" in client.last_text()
+    assert client.bot_messages()[-2].reply_markup is None
+    await client.send("📋 Мои счета")  # left again: /link offers to go on too
+    await client.send("/link")
+    assert (f"Привязка лицевого счёта <code>•••• {first.number[-4:]}</code> "
+            "(Газпром межрегионгаз Москва) не завершена.") in client.last_text()
+    await client.click("▶️ Продолжить")
+    assert await state_of(env, client) == "LinkStates:payment"
+    assert first.last_payment is not None
+    await client.send(money(first.last_payment))
+    assert [r.number for r in await linked(env, client.user.id)] == [first.number]
+    # The draft was taken: an old notice's button now says so.
+    notice_message = next(m for m in client.bot_messages()
+                          if m.reply_markup is not None and "не привязан" in (m.text or ""))
+    await client.click("▶️ Продолжить привязку", in_message=notice_message)
+    answers = [r for r in client.requests() if r.method == "answerCallbackQuery"]
+    assert answers[-1].text == "Эта кнопка больше не действует."
+    assert await state_of(env, client) is None
     # /cancel leaves on purpose, and /link again asks first (next test): neither is told off.
     for leave in ("/cancel", "/link"):
         await client.send("/link")
         await choose_supplier(client, "москва", supplier.display_name("ru"))
-        await client.send(first.number)
+        await client.send(second.number)
         await client.click("🔢 ПИН-код")
         await client.send(leave)
         assert all("не привязан" not in text for text in client.texts()[-2:])

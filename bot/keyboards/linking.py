@@ -129,6 +129,12 @@ def resume_keyboard() -> InlineKeyboardMarkup:
     ]])
 
 
+def kept_keyboard() -> InlineKeyboardMarkup:
+    """Under the notice that a linking left midway was not linked."""
+    return InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(
+        text=_("▶️ Continue linking"), callback_data=LinkCB(action="resume").pack())]])
+
+
 def retry_keyboard() -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(
         text=_("🔄 Retry"), callback_data=LinkCB(action="retry").pack())]])
