@@ -26,7 +26,7 @@ class SettingsCB(CallbackData, prefix="set"):
 
 
 class LinkCB(CallbackData, prefix="lk"):
-    action: str  # start | browse | search | retry | resume | over
+    action: str  # start | browse | search | retry
 
 
 class LinkSupplierCB(CallbackData, prefix="lks"):
@@ -49,6 +49,13 @@ class LinkUnitCB(CallbackData, prefix="lku"):
 
 class LinkProofCB(CallbackData, prefix="lkp"):
     kind: str  # a ProofKind value
+
+
+class LinkDraftCB(CallbackData, prefix="lkd"):
+    """Go on with (or drop) one linking draft: an old button cannot resume another one."""
+
+    action: str  # resume | over
+    draft: str  # LinkData.draft
 
 
 # --- /accounts ---------------------------------------------------------------------------

@@ -21,6 +21,8 @@ class LinkStates(StatesGroup):
 
 
 class LinkData(FormData):
+    # Names this linking for its «Go on» buttons (random, set when the supplier is chosen).
+    draft: str | None = None
     supplier: str | None = None
     unit: str | None = None
     number: str | None = None  # normalised; set by the lookup, or by the outage that stopped it
@@ -76,3 +78,8 @@ async def kept_link(state: FSMContext, *, take: bool = False) -> KeptLink | None
     except ValidationError:  # kept by an older version
         return None
     return kept if kept.step in LinkStates.__all_states_names__ else None
+
+
+def draft_id(data: LinkData) -> str:
+    """The draft's name on its buttons (a draft from before names existed: '-')."""
+    return data.draft or "-"

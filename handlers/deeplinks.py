@@ -20,7 +20,7 @@ def _routes() -> dict[str, DeepLinkHandler]:
     from handlers.accounts import show_accounts
     from handlers.balance import balance_deep_link
     from handlers.common import show_help
-    from handlers.linking import start_linking
+    from handlers.linking import enter_linking
     from handlers.payments import pay_deep_link
     from handlers.readings import reading_deep_link
     from handlers.receipts import receipt_deep_link
@@ -38,7 +38,7 @@ def _routes() -> dict[str, DeepLinkHandler]:
 
     async def _link(message: Message, state: FSMContext, services: Services, user: User,
                     arg: str | None) -> None:
-        await start_linking(message, state, services, user)
+        await enter_linking(message, state, services, user)
 
     async def _accounts(message: Message, state: FSMContext, services: Services, user: User,
                         arg: str | None) -> None:

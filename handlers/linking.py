@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import secrets
 from decimal import Decimal
 from typing import Any
 
@@ -23,6 +24,7 @@ from aiogram.utils.i18n import ngettext
 from bot.billing.models import AccountInfo, AccountRef, Proof
 from bot.callbacks import (
     LinkCB,
+    LinkDraftCB,
     LinkPageCB,
     LinkProofCB,
     LinkRegionCB,
@@ -70,11 +72,11 @@ from bot.services.linking import (
 )
 from bot.suppliers.accounts import AccountError, mask_account
 from bot.suppliers.models import ProofKind, Supplier
-from fsm.linking import LinkData, LinkStates, drop_kept_link, keep_link, kept_link
+from fsm.linking import LinkData, LinkStates, draft_id, drop_kept_link, keep_link, kept_link
 from handlers.account_choice import message_of
 
 # Callback prefixes of this conversation: its stale buttons are answered here, with the step.
-_PREFIXES = ("lk", "lks", "lkr", "lkg", "lku", "lkp")
+_PREFIXES = ("lk", "lks", "lkr", "lkg", "lku", "lkp", "lkd")
 
 
 # --- texts ---------------------------------------------------------------------------------
@@ -367,6 +369,13 @@ async def prove(message: Message, state: FSMContext, services: Services, user: U
         return
     except LinkCooldown as exc:
         _note(ctx, supplier, data.number, "cooldown")
+        if proof.kind is ProofKind.PIN:
+            # Still at the PIN step: a PIN sent during the pause is deleted from the chat
+            # like any other, and answered with the pause, without spending an attempt.
+            await message.answer(cooldown_text(exc, supplier, lang, services) + "\n\n"
+                                 + _("Send the code after that, or choose another action in "
+                                     "the menu."), reply_markup=main_menu())
+            return
         await state.clear()
         await message.answer(cooldown_text(exc, supplier, lang, services),
                              reply_markup=main_menu())
@@ -446,34 +455,35 @@ async def enter_linking(message: Message, state: FSMContext, services: Services,
             text = _("Linking account <code>{number}</code> ({supplier}) was left unfinished. "
                      "Go on with it, or start over with another account?")
         await message.answer(text.format(number=number, supplier=where),
-                             reply_markup=resume_keyboard())
+                             reply_markup=resume_keyboard(draft_id(data)))
         return
     await start_linking(message, state, services, user)
 
 
-async def resume_step(message: Message, state: FSMContext, services: Services,
-                      user: User) -> bool:
-    """Ask again for what the current step after the number waits for; False: no such step."""
-    current = await state.get_state()
-    data, supplier = await _supplier_of(state, services)
-    if current not in _TOLD_ON_LEAVING or supplier is None or data.number is None:
-        # Not mid-linking: a linking left midway goes on where it was left.
-        kept = await kept_link(state, take=True)
-        supplier = services.linking.supplier(kept.supplier) if kept is not None else None
-        if kept is None or supplier is None or kept.number is None:
-            return False
-        current = kept.step
-        data = LinkData.model_validate(kept.model_dump(exclude={"step"}))
-        await state.set_state(current)
-        await data.save(state)
-    if current == LinkStates.payment.state:
+async def paused_linking(state: FSMContext, services: Services,
+                         user: User) -> tuple[str, InlineKeyboardMarkup] | None:
+    """A linking left midway, for an answer to text nobody took (a surname typed after
+    leaving): what to say of it, and its «Continue» button; None when there is none."""
+    kept = await kept_link(state)
+    supplier = services.linking.supplier(kept.supplier) if kept is not None else None
+    if kept is None or supplier is None or kept.number is None:
+        return None
+    text = _("Linking account <code>{number}</code> ({supplier}) is paused: to go on with it, "
+             "press «▶️ Continue linking».").format(
+        number=mask_account(kept.number), supplier=_q(_where(supplier, kept.unit, user.language)))
+    return text, kept_keyboard(draft_id(kept))
+
+
+async def ask_again(message: Message, state: FSMContext, services: Services, user: User,
+                    step: str, data: LinkData, supplier: Supplier) -> None:
+    """Ask again for what `step` (one after the number) waits for."""
+    if step == LinkStates.payment.state:
         await message.answer(payment_prompt(supplier, services))
-    elif current == LinkStates.proof.state:
+    elif step == LinkStates.proof.state:
         await ask_proof(message, state, data, supplier, user.language)
     else:
-        kind = ProofKind.PIN if current == LinkStates.pin.state else ProofKind.SURNAME_PAYMENT
+        kind = ProofKind.PIN if step == LinkStates.pin.state else ProofKind.SURNAME_PAYMENT
         await message.answer(proof_prompt(supplier, kind, user.language))
-    return True
 
 
 async def _supplier_of(state: FSMContext, services: Services) -> tuple[LinkData, Supplier | None]:
@@ -490,10 +500,13 @@ async def _edit(message: Message, text: str, markup: InlineKeyboardMarkup | None
             raise
 
 
-async def _drop_markup(message: Message) -> None:
-    # A double tap finds the buttons gone already: nothing left to do.
-    with contextlib.suppress(TelegramBadRequest):
+async def _drop_markup(message: Message) -> bool:
+    """Take the buttons off `message`; False when they were gone already (a double tap)."""
+    try:
         await message.edit_reply_markup(reply_markup=None)
+    except TelegramBadRequest as exc:
+        return "message is not modified" not in str(exc)
+    return True
 
 
 def _ours(data: str | None) -> bool:
@@ -520,7 +533,8 @@ def step_hint(current: str | None) -> str:
 _TOLD_ON_LEAVING = frozenset({LinkStates.proof.state, LinkStates.pin.state,
                               LinkStates.surname.state, LinkStates.payment.state})
 _OWN_BUTTONS = tuple(f"{cb.__prefix__}:" for cb in (LinkCB, LinkSupplierCB, LinkRegionCB,
-                                                    LinkPageCB, LinkUnitCB, LinkProofCB))
+                                                    LinkPageCB, LinkUnitCB, LinkProofCB,
+                                                    LinkDraftCB))
 
 
 def interrupted_text(supplier: Supplier, data: LinkData, lang: str) -> str:
@@ -554,7 +568,7 @@ class LinkingLeftWatch(LeavingWatch[tuple[LinkData, str]]):
         await keep_link(state, form, step)
         bot: Bot = data["bot"]
         await bot.send_message(state.key.chat_id, interrupted_text(supplier, form, user.language),
-                               reply_markup=kept_keyboard())
+                               reply_markup=kept_keyboard(draft_id(form)))
 
 
 def watch_left(router: Router) -> None:
@@ -579,24 +593,48 @@ def build_router() -> Router:
         if message is not None:
             await enter_linking(message, state, services, user)
 
-    @router.callback_query(LinkCB.filter(F.action.in_({"resume", "over"})))
-    async def resume_or_over(query: CallbackQuery, callback_data: LinkCB, state: FSMContext,
-                             services: Services, user: User) -> None:
+    @router.callback_query(LinkDraftCB.filter())
+    async def resume_or_over(query: CallbackQuery, callback_data: LinkDraftCB,
+                             state: FSMContext, services: Services, user: User) -> None:
         message = message_of(query)
-        if message is None:
-            await query.answer(_("This button is no longer active."))
+        step = await state.get_state()
+        data, supplier = await _supplier_of(state, services)
+        live = step in _TOLD_ON_LEAVING and supplier is not None and data.number is not None
+        kept = None
+        if not live or draft_id(data) != callback_data.draft:
+            # Not the linking under way: the one kept aside when linking was left, if it is.
+            kept = await kept_link(state)
+            if kept is None or draft_id(kept) != callback_data.draft or (
+                    live and callback_data.action == "over"):
+                await query.answer(_("This button is no longer active."))
+                return
+        await query.answer()
+        if message is None or not await _drop_markup(message):
+            return  # a double tap: the first one has done it already
+        if kept is None:
+            assert step is not None and supplier is not None
+            if callback_data.action == "over":
+                await start_linking(message, state, services, user)
+            else:
+                await ask_again(message, state, services, user, step, data, supplier)
             return
+        await drop_kept_link(state)
         if callback_data.action == "over":
-            await query.answer()
-            await _drop_markup(message)
-            await drop_kept_link(state)
             await start_linking(message, state, services, user)
             return
-        if not await resume_step(message, state, services, user):
-            await query.answer(_("This button is no longer active."))
+        if live and step is not None and supplier is not None:
+            # Another linking was under way: it is the one kept aside now, and says so.
+            await keep_link(state, data, step)
+            await message.answer(interrupted_text(supplier, data, user.language),
+                                 reply_markup=kept_keyboard(draft_id(data)))
+        resumed = LinkData.model_validate(kept.model_dump(exclude={"step"}))
+        resumed_supplier = services.linking.supplier(resumed.supplier)
+        if resumed_supplier is None or resumed.number is None:
+            await start_linking(message, state, services, user)
             return
-        await query.answer()
-        await _drop_markup(message)
+        await state.set_state(kept.step)
+        await resumed.save(state)
+        await ask_again(message, state, services, user, kept.step, resumed, resumed_supplier)
 
     # --- supplier: search ---------------------------------------------------------------
 
@@ -699,7 +737,7 @@ def build_router() -> Router:
             return
         await _edit(message, _("✅ Supplier: <b>{name}</b>").format(
             name=_q(supplier.display_name(lang))), None)
-        data = LinkData(supplier=supplier.code)
+        data = LinkData(draft=secrets.token_hex(4), supplier=supplier.code)
         if supplier.platform.needs_units:
             await state.set_state(LinkStates.unit)
             await data.save(state)
@@ -823,8 +861,8 @@ def build_router() -> Router:
                     "send it again; no attempt was spent.").format(
                         pin=name, format=_q(supplier.pin.format.get(user.language))))
             else:
-                await message.answer(_("Send the {pin} as one word, without spaces.").format(
-                    pin=name))
+                await message.answer(_("Send the {pin} as one word, without spaces; no attempt "
+                                       "was spent.").format(pin=name))
             return
         await prove(message, state, services, user, supplier, data,
                     Proof(ProofKind.PIN, pin=pin), event_log)

@@ -228,6 +228,10 @@ def input_error_text(exc: ReadingInputError, data: ReadingData, supplier: Suppli
             "❌ At most {n} digits after the decimal point are accepted here: drop the extra ones.",
             decimals,
         ).format(n=decimals)
+    elif decimals == 0:
+        text = _("❌ This does not look like a reading. Send the black digits from the meter, "
+                 "for example <code>{example}</code>: whole cubic metres, nothing else."
+                 ).format(example=_example(decimals, lang))
     else:
         text = _("❌ This does not look like a reading. Send the digits from the meter, for "
                  "example <code>{example}</code>: a comma or a dot before the decimals, "

@@ -182,8 +182,13 @@ async def test_linking_end_to_end(tmp_path: Path) -> None:
                 assert f"Attempts left: {left}." in en.texts()[-1]
             await en.send(wrong)
             assert "Too many wrong attempts" in en.texts()[-1]
-            # ...and the right PIN does not help while the pause lasts.
+            # ...and the right PIN does not help while the pause lasts, at the PIN step...
+            await en.send(perm[3]["pin"])
+            assert "paused until" in en.texts()[-1]
+            # ...nor on starting over.
             await en.send("/link")
+            assert "You are linking account" in en.texts()[-1]
+            await en.click("🔄 Start over")
             await en.send("Perm")
             await en.click("Gazprom Mezhregiongaz Perm")
             await en.send(perm[3]["account"])

@@ -241,7 +241,8 @@ async def test_perm_pin_in_english_from_the_menu(bot_env: Any) -> None:
     await client.send(account.number)
     assert "<b>PIN code</b>" in client.last_text()
     await client.send("12 34")
-    assert "Send the PIN code as one word, without spaces." in client.last_text()
+    assert ("Send the PIN code as one word, without spaces; no attempt was spent."
+            in client.last_text())
     await client.send("PIN1234")
     assert ("This cannot be the PIN code: it is 4 to 8 digits. Check it on the receipt and "
             "send it again; no attempt was spent.") in client.last_text()
@@ -447,6 +448,63 @@ async def test_an_entry_to_linking_midway_asks_before_dropping_the_account(
     assert ("Привязка лицевого счёта" if ru else "Linking a gas account") in client.last_text()
 
 
+async def test_a_continue_button_goes_on_with_its_own_draft_once(bot_env: Any) -> None:
+    """A trial tapped an old «▶️ Continue linking» of an account it had linked since, while
+    linking another: the other one went on, under a notice naming the first. Double taps of
+    «Go on» / «Start over» sent the next prompt twice."""
+    env = await bot_env()
+    first, second = await entries(env, "mrg_moscow")
+    assert first.surname and first.last_payment is not None and second.pin
+    client = env.client()
+    await register(client)
+    supplier = env.runtime.app.catalog.get("mrg_moscow")
+    await client.send("/link")
+    await choose_supplier(client, "москва", supplier.display_name("ru"))
+    await client.send(first.number)
+    await client.click("👤 Фамилия и последний платёж")
+    await client.send("💰 Баланс")  # left: the notice keeps the draft
+    notice = next(m for m in reversed(client.bot_messages()) if "не привязан" in (m.text or ""))
+    # The surname typed after leaving is not lost on a «didn't get that»: linking is paused.
+    await client.send(first.surname)
+    assert (f"Привязка лицевого счёта <code>•••• {first.number[-4:]}</code> (Газпром "
+            "межрегионгаз Москва) приостановлена") in client.last_text()
+    assert buttons(client.bot_messages()[-1]) == ["▶️ Продолжить привязку"]
+    await client.send("/link")
+    question = client.bot_messages()[-1]
+    await client.click("▶️ Продолжить", in_message=question)
+    said = len(client.texts())
+    await client.click("▶️ Продолжить", in_message=question)  # the double tap
+    assert len(client.texts()) == said
+    await client.send(first.surname)
+    await client.send(money(first.last_payment))
+    assert [r.number for r in await linked(env, client.user.id)] == [first.number]
+    # Linking the second account, the first one's notice is stale: it does not go on.
+    await client.send("/link")
+    await choose_supplier(client, "москва", supplier.display_name("ru"))
+    await client.send(second.number)
+    await client.click("🔢 ПИН-код")
+    said = len(client.texts())
+    await client.click("▶️ Продолжить привязку", in_message=notice)
+    answers = [r for r in client.requests() if r.method == "answerCallbackQuery"]
+    assert answers[-1].text == "Эта кнопка больше не действует."
+    assert len(client.texts()) == said + 1  # the toast only
+    assert await state_of(env, client) == "LinkStates:pin"
+    # A draft left and one under way: the old notice's button swaps them, and says so.
+    await client.send("💰 Баланс")
+    second_notice = next(m for m in reversed(client.bot_messages())
+                         if "не привязан" in (m.text or ""))
+    assert f"•••• {second.number[-4:]}" in (second_notice.text or "")
+    await client.send("/link")
+    question = client.bot_messages()[-1]
+    await client.click("🔄 Начать заново", in_message=question)
+    await client.click("🔄 Начать заново", in_message=question)  # the double tap
+    assert sum(t.startswith("🔗 <b>Привязка") for t in client.texts()[-3:]) == 1
+    assert await state_of(env, client) == "LinkStates:supplier"
+    await client.click("▶️ Продолжить привязку", in_message=second_notice)
+    answers = [r for r in client.requests() if r.method == "answerCallbackQuery"]
+    assert answers[-1].text == "Эта кнопка больше не действует."  # «Start over» dropped it
+
+
 async def test_sevgas_keeps_leading_zeros_and_names_its_password(bot_env: Any) -> None:
     env = await bot_env()
     account = (await entries(env, "sevgas"))[0]
@@ -532,8 +590,18 @@ async def test_cooldown_after_five_wrong_pins_for_everybody(bot_env: Any) -> Non
     # 10:00 UTC is 15:00 in Perm (Asia/Yekaterinburg, UTC+5).
     assert "Слишком много неверных попыток" in text
     assert "до 15:00 по местному времени (через 60 мин)" in text
-    assert await state_of(env, client) is None
+    assert "Отправьте код после этого или выберите другое действие в меню." in text
     assert {"🔗 Привязать счёт", "📋 Мои счета"} <= set(client.last_reply_keyboard())
+    # Still at the PIN step: the right PIN sent during the pause leaves the chat like the
+    # others and spends nothing (a trial saw it stay in the chat under a «didn't get that»).
+    assert await state_of(env, client) == "LinkStates:pin"
+    clock.now = now + timedelta(minutes=1)
+    deleted = sum(r.method == "deleteMessage" for r in client.requests())
+    await client.send(account.pin)
+    assert sum(r.method == "deleteMessage" for r in client.requests()) == deleted + 1
+    assert "(через 59 мин)" in client.last_text()
+    await client.send("/cancel")
+    assert await state_of(env, client) is None
 
     # Another Telegram user, in English, hits the same account 18 minutes later.
     clock.now = now + timedelta(minutes=18)

@@ -197,6 +197,19 @@ async def test_bad_input_gets_a_hint_and_keeps_the_step(bot_env: Any) -> None:
     assert demo(env).readings_inserted == 0
 
 
+async def test_garbage_at_a_whole_numbers_supplier_does_not_mention_decimals(
+        bot_env: Any) -> None:
+    """A trial at a Perm meter sent «abc» and was told to put a comma before the decimals,
+    which Perm does not take."""
+    env, client, _entry, _clock = await start(bot_env, "mrg_perm", "flat")
+    await client.send("/reading")
+    await client.send("abc")
+    text = client.last_text()
+    assert "Отправьте чёрные цифры со счётчика" in text and "целые кубометры" in text
+    assert "запятая" not in text
+    assert await state_of(env, client) == "ReadingStates:value"
+
+
 async def test_less_than_previous_is_refused_and_retyped(bot_env: Any) -> None:
     env, client, entry, _clock = await start(bot_env, "mrg_krasnodar", "house")
     (previous,) = last_values(entry.meters[0])

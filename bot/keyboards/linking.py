@@ -10,6 +10,7 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.callbacks import (
     LinkCB,
+    LinkDraftCB,
     LinkPageCB,
     LinkProofCB,
     LinkRegionCB,
@@ -121,18 +122,21 @@ def proof_keyboard(supplier: Supplier, lang: str) -> InlineKeyboardMarkup:
     ])
 
 
-def resume_keyboard() -> InlineKeyboardMarkup:
+def resume_keyboard(draft: str) -> InlineKeyboardMarkup:
     """Mid-linking, an entry to linking asks first: go on, or start over."""
     return InlineKeyboardMarkup(inline_keyboard=[[
-        InlineKeyboardButton(text=_("▶️ Go on"), callback_data=LinkCB(action="resume").pack()),
-        InlineKeyboardButton(text=_("🔄 Start over"), callback_data=LinkCB(action="over").pack()),
+        InlineKeyboardButton(text=_("▶️ Go on"),
+                             callback_data=LinkDraftCB(action="resume", draft=draft).pack()),
+        InlineKeyboardButton(text=_("🔄 Start over"),
+                             callback_data=LinkDraftCB(action="over", draft=draft).pack()),
     ]])
 
 
-def kept_keyboard() -> InlineKeyboardMarkup:
+def kept_keyboard(draft: str) -> InlineKeyboardMarkup:
     """Under the notice that a linking left midway was not linked."""
     return InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(
-        text=_("▶️ Continue linking"), callback_data=LinkCB(action="resume").pack())]])
+        text=_("▶️ Continue linking"),
+        callback_data=LinkDraftCB(action="resume", draft=draft).pack())]])
 
 
 def retry_keyboard() -> InlineKeyboardMarkup:

@@ -11,9 +11,15 @@ from typing import Any
 
 from aiogram import Bot
 from aiogram.client.session.base import BaseSession
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiogram.types import Chat, InlineKeyboardMarkup, Message, User
+
+NOT_MODIFIED = (
+    "Bad Request: message is not modified: specified new message content and reply markup are "
+    "exactly the same as a current content and reply markup of the message"
+)
 
 
 @dataclass
@@ -106,6 +112,10 @@ class RecordingSession(BaseSession):
                 return True
             key = (int(method.chat_id), int(method.message_id))
             old = self.sent.get(key)
+            if (name == "editMessageReplyMarkup" and inline is None and old is not None
+                    and old.reply_markup is None):
+                # Telegram's answer to taking buttons off a message that has none (a double tap).
+                raise TelegramBadRequest(method=method, message=NOT_MODIFIED)
             text = getattr(method, "text", None) or (old.text if old else None)
             updated = Message(message_id=key[1], date=int(time.time()),
                               chat=Chat(id=key[0], type="private"), from_user=self.bot_user,
