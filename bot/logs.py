@@ -1,8 +1,9 @@
 """Logging set-up: JSON lines or a readable console line, with personal data scrubbed.
 
 The scrubber is the last line of defence: code logs ids and masked numbers on purpose, and the
-filter replaces anything that still looks like a bot token, phone number, e-mail address or a
-long digit run (account numbers) in the message and in string fields. The same scrubber
+filter replaces anything that still looks like a bot token, phone number, e-mail address, a
+PIN or password named as such, or a long digit run (account numbers) in the message and in
+string fields. The same scrubber
 cleans what users write to support, so it knows the shapes people type: e-mails on Cyrillic
 domains, phones with or without +7/8 and foreign ones, account numbers split by spaces or
 dashes. Dates, times, amounts and meter readings are left alone.
@@ -48,7 +49,16 @@ _DATE_LIKE = re.compile(
     r"|(?:0?[1-9]|[12]\d|3[01])-(?:0?[1-9]|1[0-2])-(?:19|20)\d\d"
     r"|(?:19|20)\d\d-(?:19|20)\d\d")
 _SEP_RE = re.compile(_SEP)
-LONG_DIGITS_RE = re.compile(r"(?<![\w])\d{6,}(?![\w])")
+# Not the fraction of a time («14:09:27.123456»): a timestamp is not an account number.
+LONG_DIGITS_RE = re.compile(r"(?<![\w])(?<!:\d\d[.,])\d{6,}(?![\w])")
+# A PIN or a password named as such («pin 8875», «ПИН-код: 1234», «пароль Xy7-p@ss»): the
+# proof of an account's ownership, whatever its shape.
+# After a colon or «=», any word; after a space or a dash, a word with a digit in it («пароль
+# от кабинета» is a sentence, not a password).
+SECRET_RE = re.compile(
+    r"(?<!\w)(pin(?:[\s-]?code)?|пин(?:[\s-]?код)?|пинкод|password|пароль)"
+    r"(\s*[:=]\s*|[\s\-—–]+(?=\S*\d))(?!<)\S{1,64}",
+    re.IGNORECASE)
 # Fewer digits than this in a run are readings, amounts, days: not an account or a phone.
 MIN_MASKED_DIGITS = 6
 
@@ -65,6 +75,7 @@ def scrub(text: str, secrets: tuple[str, ...] = ()) -> str:
         if secret:
             text = text.replace(secret, "<secret>")
     text = TOKEN_RE.sub("<token>", text)
+    text = SECRET_RE.sub(r"\1\2<secret>", text)
     text = EMAIL_RE.sub("<email>", text)
     text = INTL_PHONE_RE.sub("<phone>", text)
     text = PHONE_RE.sub("<phone>", text)

@@ -74,6 +74,7 @@ from bot.suppliers.accounts import AccountError, mask_account
 from bot.suppliers.models import ProofKind, Supplier
 from fsm.linking import LinkData, LinkStates, draft_id, drop_kept_link, keep_link, kept_link
 from handlers.account_choice import message_of
+from handlers.markup import drop_markup
 
 # Callback prefixes of this conversation: its stale buttons are answered here, with the step.
 _PREFIXES = ("lk", "lks", "lkr", "lkg", "lku", "lkp", "lkd")
@@ -500,15 +501,6 @@ async def _edit(message: Message, text: str, markup: InlineKeyboardMarkup | None
             raise
 
 
-async def _drop_markup(message: Message) -> bool:
-    """Take the buttons off `message`; False when they were gone already (a double tap)."""
-    try:
-        await message.edit_reply_markup(reply_markup=None)
-    except TelegramBadRequest as exc:
-        return "message is not modified" not in str(exc)
-    return True
-
-
 def _ours(data: str | None) -> bool:
     return data is not None and data.split(":", 1)[0] in _PREFIXES
 
@@ -609,7 +601,7 @@ def build_router() -> Router:
                 await query.answer(_("This button is no longer active."))
                 return
         await query.answer()
-        if message is None or not await _drop_markup(message):
+        if message is None or not await drop_markup(message):
             return  # a double tap: the first one has done it already
         if kept is None:
             assert step is not None and supplier is not None

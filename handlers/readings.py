@@ -204,7 +204,14 @@ def prompt_text(data: ReadingData, zone_index: int, supplier: Supplier, lang: st
 def input_error_text(exc: ReadingInputError, data: ReadingData, supplier: Supplier,
                      lang: str) -> str:
     decimals = allowed_decimals(data.meter(), supplier.readings)
-    if exc.code is ReadingInputCode.NEGATIVE:
+    if exc.code is ReadingInputCode.AMBIGUOUS and exc.choices is not None:
+        whole, decimal = exc.choices
+        text = _("❌ Is it {whole} or {decimal}? Send the reading without a thousands "
+                 "separator: <code>{whole_plain}</code>, or with a dot before the decimals: "
+                 "<code>{decimal_plain}</code>.").format(
+            whole=fmt_reading(whole, lang), decimal=fmt_reading(decimal, lang),
+            whole_plain=f"{whole:f}", decimal_plain=f"{decimal:f}")
+    elif exc.code is ReadingInputCode.NEGATIVE:
         text = _("❌ A reading cannot be negative: send the digits exactly as the meter shows "
                  "them.")
     elif exc.code is ReadingInputCode.TOO_MANY_DIGITS:
@@ -870,7 +877,7 @@ def build_router() -> Router:
         meter = data.meter()
         try:
             value = services.readings.read_value(message.text or "", meter, index,
-                                                 supplier.readings)
+                                                 supplier.readings, lang)
         except ReadingInputError as exc:
             _note(event_log, account, reading=f"input_{exc.code.value}")
             await message.answer(input_error_text(exc, data, supplier, lang))

@@ -232,6 +232,10 @@ def build_router() -> Router:
             await state.set_state(RegistrationStates.language)
             await resume_registration(message, state, user, config)
             return
+        if (message.text or "").startswith("/"):
+            # A command is not an address: the step is asked again, as the others do.
+            await ask_email(message)
+            return
         try:
             await services.users.save_email(user, message.text or "")
         except InvalidEmail:

@@ -288,9 +288,12 @@ def build_router() -> Router:
             elif action == "setday":
                 anchor = ReadingsAnchor.START if value == "s" else ReadingsAnchor.END
                 days = int(value[1:]) if anchor is ReadingsAnchor.END else 0
+                was_on = entry.settings.readings_on
                 entry = await services.reminders.set_readings_day(user.id, account_id, anchor,
                                                                   days)
-                await query.answer(_("Saved."))
+                # Choosing the day turns the reminder on: say so when it was off.
+                await query.answer(_("Saved.") if was_on
+                                   else _("Saved, and the reminder is on again."))
             elif action == "pay":
                 await query.answer()
                 await _edit(message, _("📆 How many days before the due date should I remind "
@@ -298,9 +301,11 @@ def build_router() -> Router:
                             payment_days_keyboard(account_id, entry.settings))
                 return
             elif action == "setpay":
+                was_on = entry.settings.payment_on
                 entry = await services.reminders.set_payment_days(user.id, account_id,
                                                                   int(value))
-                await query.answer(_("Saved."))
+                await query.answer(_("Saved.") if was_on
+                                   else _("Saved, and the reminder is on again."))
             elif action == "time":
                 await query.answer()
                 await state.set_state(ReminderStates.time)

@@ -31,8 +31,10 @@ from bot.middlewares.leaving import LeavingWatch
 from bot.services import Services
 from bot.services.errors import ForeignContact, InvalidEmail, InvalidPhone
 from bot.services.users import mask_email, mask_phone
+from fsm.linking import drop_kept_link
 from fsm.readings import drop_unsaved
 from fsm.settings import SettingsStates
+from handlers.markup import drop_markup
 
 
 def settings_text(user: User) -> str:
@@ -100,7 +102,8 @@ def build_router() -> Router:
         with i18n.use_locale(user.language):
             await query.answer(LANGUAGE_NAMES.get(user.language, user.language))
             if isinstance(query.message, Message):
-                await query.message.edit_reply_markup(reply_markup=None)
+                if not await drop_markup(query.message):
+                    return  # a double tap: the language and the menu are changed already
                 # A new message carries the main menu, re-labelled in the new language.
                 await query.message.answer(_("Language changed."), reply_markup=main_menu())
                 await show_settings(query.message, user)
@@ -136,11 +139,14 @@ def build_router() -> Router:
 
     @router.message(SettingsStates.phone, F.func(is_step_input))
     async def phone_bad_input(message: Message) -> None:
-        await message.answer(
-            _("I need your phone number: press «📱 Share my phone number» below, "
-              "or send /cancel."),
-            reply_markup=share_phone_keyboard(),
-        )
+        if sum(char.isdigit() for char in message.text or "") >= 5:
+            # As at registration: a typed number is not confirmed by Telegram as the user's.
+            text = _("Please don't type the number: press «📱 Share my phone number» below, "
+                     "so Telegram confirms it is yours.")
+        else:
+            text = _("I need your phone number: press «📱 Share my phone number» below, "
+                     "or send /cancel.")
+        await message.answer(text, reply_markup=share_phone_keyboard())
 
     @router.callback_query(SettingsCB.filter(F.action == "email"))
     async def change_email(query: CallbackQuery, state: FSMContext, user: User) -> None:
@@ -159,8 +165,7 @@ def build_router() -> Router:
         await services.users.clear_email(user)
         await state.clear()
         await query.answer(_("E-mail removed."))
-        if isinstance(query.message, Message):
-            await query.message.edit_reply_markup(reply_markup=None)
+        if isinstance(query.message, Message) and await drop_markup(query.message):
             await show_settings(query.message, user)
 
     @router.message(SettingsStates.email, F.text, F.func(is_step_input))
@@ -183,8 +188,12 @@ def build_router() -> Router:
         await message.answer(_("Send your e-mail as text, or /cancel."))
 
     @router.callback_query(SettingsCB.filter(F.action == "delete"))
-    async def delete_asked(query: CallbackQuery) -> None:
+    async def delete_asked(query: CallbackQuery, state: FSMContext) -> None:
         await query.answer()
+        # The answer counts only while this question is open: «Keep my data», another
+        # feature or /cancel closes it, and a «Yes» pressed after that (a double tap, a
+        # second device) deleted everything the user had just chosen to keep.
+        await state.set_state(SettingsStates.delete)
         if isinstance(query.message, Message):
             await query.message.answer(
                 _("🗑 Delete all your data? Your phone, e-mail, linked accounts, queued "
@@ -193,21 +202,23 @@ def build_router() -> Router:
                 reply_markup=delete_confirm_keyboard(),
             )
 
-    @router.callback_query(SettingsCB.filter(F.action == "delete_no"))
-    async def delete_cancelled(query: CallbackQuery) -> None:
+    @router.callback_query(SettingsCB.filter(F.action == "delete_no"), SettingsStates.delete)
+    async def delete_cancelled(query: CallbackQuery, state: FSMContext) -> None:
+        await state.clear()
         await query.answer(_("Nothing was deleted."))
         if isinstance(query.message, Message):
-            await query.message.edit_reply_markup(reply_markup=None)
+            await drop_markup(query.message)
 
-    @router.callback_query(SettingsCB.filter(F.action == "delete_yes"))
+    @router.callback_query(SettingsCB.filter(F.action == "delete_yes"), SettingsStates.delete)
     async def delete_confirmed(query: CallbackQuery, state: FSMContext, services: Services,
                                user: User) -> None:
         await services.users.delete_all_data(user.id)
         await state.clear()
         await drop_unsaved(state)  # a reading's values kept aside (fsm/readings.py)
+        await drop_kept_link(state)  # a linking left midway (fsm/linking.py)
         await query.answer()
         if isinstance(query.message, Message):
-            await query.message.edit_reply_markup(reply_markup=None)
+            await drop_markup(query.message)
             await query.message.answer(
                 _("All your data has been deleted and your consent withdrawn. "
                   "Send /start if you want to come back."),

@@ -19,7 +19,7 @@ from bot.billing.demo import DemoAccountEntry
 from bot.billing.models import Meter, Period, ReadingSource, ReadingState
 from bot.db.models_readings import OutboxStatus, QueuedReading
 from bot.documents.chart import CHART_SIZE
-from bot.readings_outbox import ReadingsOutboxWorker
+from bot.readings_outbox import ReadingsOutboxWorker, fmt_reading
 from tests.test_linking import (
     Clock,
     buttons,
@@ -146,6 +146,25 @@ async def test_english_with_decimals(bot_env: Any) -> None:
     assert "Reading accepted" in client.last_text()
     assert "Reference number: <code>R-mrg_ivanovo-" in client.last_text()
     assert last_values(await billing_meter(env, entry)) == (value,)
+
+
+async def test_english_reads_its_own_number_format(bot_env: Any) -> None:
+    """The card shows «18,843.086» in English; a trial typed «18,900» and the bot read 18.9,
+    and «18,900.5» was refused as not a reading."""
+    env, client, entry, _clock = await start(bot_env, "mrg_ivanovo", "flat", lang="en")
+    (previous,) = last_values(entry.meters[0])
+    whole = int(previous) + 2
+    grouped = f"{whole:,}"
+    assert "," in grouped  # the demo meter is past a thousand
+    await client.send("/reading")
+    if grouped.count(",") == 1:
+        await client.send(grouped)
+        text = client.last_text()
+        assert f"Is it {grouped} or " in text and f"<code>{whole}</code>" in text, text
+        assert await state_of(env, client) == "ReadingStates:value"
+    await client.send(f"{grouped}.5")
+    consumption = fmt_reading(Decimal(whole) + Decimal("0.5") - previous, "en")
+    assert f"Consumption: <b>{consumption}</b> m³" in client.last_text()
 
 
 # --- what may be typed ----------------------------------------------------------------------

@@ -162,6 +162,33 @@ def test_parse_drops_trailing_fraction_zeros(text: str, expected: str) -> None:
     assert parsed.as_tuple().exponent == D(expected).as_tuple().exponent
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("18,843.086", "18843.086"), ("18,843.080 m3", "18843.08"), ("1,234,567", "1234567"),
+     ("18,900.0", "18900"), ("18900,5", "18900.5"), ("18.900", "18.9"), ("1 234.5", "1234.5")],
+)
+def test_english_reads_its_own_comma_grouping(text: str, expected: str) -> None:
+    """The bot shows «18,843.086» in English; a trial typed it back and was refused."""
+    parsed = parse_reading(text, comma_groups=True)
+    assert str(parsed) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "whole", "decimal"),
+    [("18,900", "18900", "18.9"), ("99,960", "99960", "99.96"), ("100,000", "100000", "100"),
+     ("5,772", "5772", "5.772")],
+)
+def test_english_single_comma_group_is_ambiguous(text: str, whole: str, decimal: str) -> None:
+    """«18,900» was read as 18.9 in English: both readings are offered instead."""
+    with pytest.raises(ReadingInputError) as caught:
+        parse_reading(text, comma_groups=True)
+    assert caught.value.code is ReadingInputCode.AMBIGUOUS
+    assert caught.value.choices is not None
+    assert [str(c) for c in caught.value.choices] == [whole, decimal]
+    # Russian keeps the comma for decimals, as its receipts print them.
+    assert str(parse_reading(text)) == decimal
+
+
 # --- parse_reading: refusals ------------------------------------------------------------
 
 

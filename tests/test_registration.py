@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from bot.db.models import ConsentEvent, User
 from tests.support.leaks import remember
+from tests.test_linking import state_of
 
 PHONE = "+79161234567"
 EMAIL = "Ivan.Petrov@Example.RU"
@@ -132,6 +133,11 @@ async def test_invalid_email_then_valid(bot_env: Any) -> None:
         assert "не похоже на адрес e-mail" in client.last_text(), bad
     await client.send_photo()
     assert "Отправьте e-mail текстом" in client.last_text()
+    # A command is not an address: the step is asked again (a trial got «not an e-mail»).
+    for command in ("/settings", "/balance", "/foo"):
+        await client.send(command)
+        assert "✉️ Отправьте e-mail" in client.last_text(), command
+        assert await state_of(env, client) == "RegistrationStates:email"
     await client.send(EMAIL)
     assert "Регистрация завершена" in client.texts()[-2]
 
@@ -283,11 +289,25 @@ async def test_delete_my_data(bot_env: Any) -> None:
     assert "Настройки" in client.last_text()
     await client.click("🗑 Удалить мои данные")
     assert "Удалить все ваши данные?" in client.last_text()
+    question = client.bot_messages()[-1]
     await client.click("Оставить данные")
     assert await get_user(env, client.user.id) is not None
+    # A «Yes» pressed on the question after «Keep» (a second device, a double tap) deleted
+    # everything in a trial: it is stale now, and nothing happens.
+    await client.click("🗑 Да, удалить всё", in_message=question)
+    answers = [r for r in client.requests() if r.method == "answerCallbackQuery"]
+    assert answers[-1].text == "Эта кнопка больше не действует."
+    assert await get_user(env, client.user.id) is not None
+    await client.click("Оставить данные", in_message=question)  # and a second «Keep»
+    assert [r for r in client.requests() if r.method == "answerCallbackQuery"][-1].text == (
+        "Эта кнопка больше не действует.")
     await client.click("🗑 Удалить мои данные")
+    question = client.bot_messages()[-1]
     await client.click("🗑 Да, удалить всё")
-    assert "Все ваши данные удалены" in client.last_text()
+    said = len(client.texts())
+    await client.click("🗑 Да, удалить всё", in_message=question)  # the double tap
+    assert len(client.texts()) == said + 1  # one answer, not a second deletion notice
+    assert "Все ваши данные удалены" in client.texts()[-2]
     assert await get_user(env, client.user.id) is None
     async with env.runtime.app.session_factory() as session:
         actions = list(await session.scalars(
@@ -319,10 +339,14 @@ async def test_settings_change_language_email_and_phone(bot_env: Any) -> None:
     await register(client)
     await client.send("⚙️ Настройки")
     await client.click("🌐 Язык")
-    await client.click("🇬🇧 English")
+    choice = client.bot_messages()[-1]
+    await client.click("🇬🇧 English", in_message=choice)
     assert {"🔗 Link account", "📋 My accounts", "⚙️ Settings", "❓ Help"} <= set(
         client.last_reply_keyboard())
     assert "Language: 🇬🇧 English" in client.last_text()
+    said = len(client.texts())
+    await client.click("🇬🇧 English", in_message=choice)  # a double tap: said once
+    assert len(client.texts()) == said + 1  # the toast only, no error
     await client.click("✉️ E-mail")
     await client.send("broken@")
     assert "doesn't look like an e-mail" in client.last_text()
@@ -333,6 +357,8 @@ async def test_settings_change_language_email_and_phone(bot_env: Any) -> None:
     await client.click("📱 Phone")
     await client.send_sticker()
     assert "I need your phone number" in client.last_text()
+    await client.send("+7 903 555 00 11")  # typed: the same hint as at registration
+    assert "Please don't type the number" in client.last_text()
     await client.share_contact("+79035550011")
     remember("79035550011")
     user = await get_user(env, client.user.id)

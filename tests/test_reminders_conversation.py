@@ -117,6 +117,15 @@ async def test_toggles_and_days(bot_env: Any) -> None:
     await client.click("📆 За сколько дней")
     await client.click("за 7 дней до срока оплаты")
     assert "💳 Оплата: за 7 дней до срока оплаты" in client.last_text()
+    assert last_toast(client) == "Сохранено."
+    # Choosing the days of a reminder that is off turns it on, and says so (a trial was
+    # not told).
+    await client.click("✅ Оплата")
+    await client.click("📆 За сколько дней")
+    await client.click("за 3 дня до срока оплаты")
+    assert last_toast(client) == "Сохранено, напоминание снова включено."
+    row = await settings_row(env, account_id)
+    assert row is not None and row.payment_on is True and row.payment_days_before == 3
 
 
 async def test_time_by_button_and_typed_with_bad_input(bot_env: Any) -> None:

@@ -50,6 +50,13 @@ def test_the_reported_text_is_scrubbed() -> None:
     ("ivan@xn--80a1acny.xn--p1ai", "<email>"),
     ("user@sub.домен.рус,", "<email>,"),
     ("Ivan.Petrov@Example.RU", "<email>"),
+    # A PIN or a password named as such (a trial's ticket sent «pin 8875» to the staff).
+    ("acct 5240, pin 8875", "acct 5240, pin <secret>"),
+    ("мой ПИН-код: 0110.", "мой ПИН-код: <secret>"),
+    ("пин 1234 не подходит", "пин <secret> не подходит"),
+    ("PIN code 4321", "PIN code <secret>"),
+    ("пароль Xy7-p@ss", "пароль <secret>"),
+    ("password=hunter2", "password=<secret>"),
 ])
 def test_personal_data_forms_are_scrubbed(text: str, expected: str) -> None:
     assert scrub(text) == expected
@@ -70,6 +77,8 @@ def test_personal_data_forms_are_scrubbed(text: str, expected: str) -> None:
     "10:30-12:00",
     "версия 1.2.3, v1.2@aiogram",
     "ticket #12 user 6201",
+    "2026-11-22 14:09:27.123456 update handled",
+    "не помню пароль от кабинета",
 ])
 def test_ordinary_text_survives(text: str) -> None:
     assert scrub(text) == text

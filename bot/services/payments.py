@@ -111,9 +111,9 @@ def parse_amount(raw: str) -> Decimal:
 class AmountDue:
     """What the supplier says about paying for an account right now."""
 
-    # The period the payment is for: that of the latest receipt, whose amount due the
-    # closing balance carries (the open period has no receipt yet); the current period
-    # for an account without receipts.
+    # The period the payment is for: with a debt, that of the latest receipt, whose amount
+    # due the closing balance carries (the open period has no receipt yet); the current
+    # period when nothing is due (an advance) or for an account without receipts.
     period: Period
     closing: Decimal  # positive = debt, negative = overpayment
     due_date: date | None
@@ -171,8 +171,14 @@ class PaymentsService:
         connector = self.app.billing.for_supplier(supplier.code)
         ref = AccountRef(account.supplier_code, account.number, account.unit)
         balance = await connector.get_balance(ref)
-        billed = [p for p in await connector.list_receipt_periods(ref) if p <= balance.period]
-        period = max(billed) if billed else balance.period
+        if balance.closing > 0:
+            billed = [p for p in await connector.list_receipt_periods(ref)
+                      if p <= balance.period]
+            period = max(billed) if billed else balance.period
+        else:
+            # Nothing due: a payment now is an advance, for the open period — naming the
+            # last receipt's period, already paid, confused a trial user.
+            period = balance.period
         today = self.app.clock().astimezone(supplier.zone).date()
         return AmountDue(period, balance.closing, balance.due_date,
                          overdue=is_overdue(balance, today))

@@ -348,9 +348,10 @@ class ReadingsService:
     # --- typing -------------------------------------------------------------------------
 
     @staticmethod
-    def read_value(text: str, meter: Meter, zone_index: int, rules: ReadingsRules) -> Decimal:
-        """The value typed for one zone. Raises ReadingInputError."""
-        value = parse_reading(text)
+    def read_value(text: str, meter: Meter, zone_index: int, rules: ReadingsRules,
+                   lang: str = "ru") -> Decimal:
+        """The value typed for one zone, by a user of `lang`. Raises ReadingInputError."""
+        value = parse_reading(text, comma_groups=lang == "en")
         check_value(value, meter, zone_index, rules)
         return value
 

@@ -12,7 +12,10 @@ Decisions on what the user may type (:func:`parse_reading`):
   turn a reading into one a thousand times larger. Only spaces (regular, no-break,
   thin, narrow no-break, figure) group thousands, and only in groups of exactly three,
   so ``1 234,5`` is one number while ``1234 5678`` is two and is refused.
-* ``1.234,5`` / ``1,234.5`` (two separators) are refused as ambiguous.
+* ``1.234,5`` / ``1,234.5`` (two separators) are refused as ambiguous, except where
+  the user's language groups thousands with commas (English, ``comma_groups``): there
+  ``18,843.086`` and ``1,234,567`` are what the bot itself shows, and are read that way;
+  ``18,900`` alone could be either (18900 or 18.9) and is refused as ambiguous, with both.
 * A separator needs digits on both sides: ``,5`` and ``1234,`` look truncated, and
   asking again is cheaper than guessing which digits are missing.
 * Fullwidth digits and punctuation (what CJK keyboards type) are the same characters in
@@ -62,6 +65,7 @@ class ReadingInputCode(StrEnum):
     NEGATIVE = "negative"
     TOO_MANY_DECIMALS = "too_many_decimals"
     TOO_MANY_DIGITS = "too_many_digits"
+    AMBIGUOUS = "ambiguous"  # «18,900» in English: 18900 or 18.9 (`choices`)
 
 
 class ReadingInputError(DomainError):
@@ -72,12 +76,14 @@ class ReadingInputError(DomainError):
     """
 
     def __init__(
-        self, code: ReadingInputCode, *, zone: str | None = None, limit: int | None = None
+        self, code: ReadingInputCode, *, zone: str | None = None, limit: int | None = None,
+        choices: tuple[Decimal, Decimal] | None = None,
     ) -> None:
         super().__init__(code.value)
         self.code = code
         self.zone = zone
         self.limit = limit
+        self.choices = choices  # for ``ambiguous``: the whole number and the decimal one
 
 
 class ReadingOutcome(StrEnum):
@@ -118,13 +124,18 @@ _NUMBER: Final = re.compile(
     r"(?:[.,](?P<frac>[0-9]+))?"
 )
 _GROUP_SEPARATOR_RE: Final = re.compile(f"[{_GROUP_SEPARATORS}]")
+# English grouping: commas between groups of three, a dot before the decimals.
+_COMMA_GROUPED: Final = re.compile(
+    r"(?P<int>[0-9]{1,3}(?:,[0-9]{3})+)(?:\.(?P<frac>[0-9]+))?")
 
 
-def parse_reading(text: str) -> Decimal:
+def parse_reading(text: str, *, comma_groups: bool = False) -> Decimal:
     """The number the user typed as a reading; see the module notes for what is accepted.
 
+    `comma_groups`: the user's language groups thousands with commas (English).
     Only parses: whether the value fits a meter is :func:`check_value`'s business.
-    Raises :class:`ReadingInputError` with ``empty``, ``not_a_number`` or ``negative``.
+    Raises :class:`ReadingInputError` with ``empty``, ``not_a_number``, ``negative`` or
+    ``ambiguous``.
     """
     text = text.translate(_FULLWIDTH).strip()
     if not text:
@@ -132,6 +143,16 @@ def parse_reading(text: str) -> Decimal:
     unit = _UNIT.search(text)
     if unit is not None:
         text = text[: unit.start()]
+    grouped = _COMMA_GROUPED.fullmatch(text) if comma_groups else None
+    if grouped is not None:
+        whole = grouped["int"].replace(",", "")
+        if grouped["frac"] is None and grouped["int"].count(",") == 1:
+            head, tail = grouped["int"].split(",")
+            tail = tail.rstrip("0")
+            raise ReadingInputError(ReadingInputCode.AMBIGUOUS, choices=(
+                Decimal(whole), Decimal(f"{head}.{tail}" if tail else head)))
+        fraction = (grouped["frac"] or "").rstrip("0")
+        return Decimal(f"{whole}.{fraction}" if fraction else whole)
     match = _NUMBER.fullmatch(text)
     if match is None:
         raise ReadingInputError(ReadingInputCode.NOT_A_NUMBER)
