@@ -307,12 +307,14 @@ def build_router() -> Router:
         if account is None:
             await start_receipt(message, state, services, user, None, event_log)
             return
-        period = parse_period(message.text or "")
+        today = Period.of(services.app.clock().date())
+        period = parse_period(message.text or "", today)
         if period is None:
             await message.answer(_("Choose the period with the buttons above, or send the "
-                                   "month and year as digits, for example <code>{example}"
-                                   "</code>.").format(example=_example(
-                                       Period.of(services.app.clock().date()).shift(-1))))
+                                   "month and year, for example <code>{example}</code> or "
+                                   "<code>{named}</code>.").format(
+                example=_example(today.shift(-1)),
+                named=fmt_period(today.shift(-1).year, today.shift(-1).month, user.language)))
             return
         await send_receipt(message, state, services, user, account, period, event_log)
 

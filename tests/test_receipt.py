@@ -191,6 +191,10 @@ async def test_a_typed_period_and_a_period_without_receipt(bot_env: Any) -> None
     assert await state_of(env, client) == "ReceiptStates:period"
     await client.send("13.2026")
     assert "например <code>" in client.last_text()
+    named = periods[2]
+    await client.send(f"{fmt_period(named.year, named.month, 'ru')}")  # «август 2026»
+    assert documents(env)[-1].obj.document.filename.endswith(f"_{named}.pdf")
+    await client.send("/receipt")
     await client.send("01.2001")
     assert "Квитанции за январь 2001 по этому лицевому счёту нет" in client.last_text()
     assert await state_of(env, client) == "ReceiptStates:period"
@@ -393,5 +397,16 @@ def test_filename_and_typed_periods() -> None:
                           ("2026-03", Period(2026, 3)), (" 2026.12 ", Period(2026, 12)),
                           ("09 - 2026", Period(2026, 9))]:
         assert parse_period(typed) == period, typed
-    for typed in ("13.2026", "00.2026", "2026", "октябрь", "10.26", "", "10.2026.1"):
+    for typed in ("13.2026", "00.2026", "2026", "октябрь", "10.26", "", "10.2026.1",
+                  "марка 2025", "в прошлом году"):
         assert parse_period(typed) is None, typed
+    # Months by name (a trial typed «октябрь 2025» and was told to use the buttons); without
+    # a year, the latest such month.
+    today = Period(2026, 11)
+    for typed, period in [("октябрь 2025", Period(2025, 10)), ("за Октябрь 2025 г.",
+                                                                 Period(2025, 10)),
+                          ("окт. 2025", Period(2025, 10)), ("мая 2026", Period(2026, 5)),
+                          ("October 2025", Period(2025, 10)), ("sept 2026", Period(2026, 9)),
+                          ("октябрь", Period(2026, 10)), ("декабрь", Period(2025, 12)),
+                          ("ноябрь", Period(2026, 11)), ("Сентябрь", Period(2026, 9))]:
+        assert parse_period(typed, today) == period, typed

@@ -41,16 +41,40 @@ __all__ = [
 # «10.2026», «10/2026», «10-2026», «2026-10», «2026.10»: how people write a billing month.
 _MONTH_YEAR: Final = re.compile(r"(0?[1-9]|1[0-2])\s*[./-]\s*([0-9]{4})")
 _YEAR_MONTH: Final = re.compile(r"([0-9]{4})\s*[./-]\s*(0?[1-9]|1[0-2])")
+# «октябрь 2025», «за октябрь 2025 г.», «окт. 2025», «October 2025», «Oct 2025», «октябрь».
+_NAMED_MONTH: Final = re.compile(
+    r"(?:за\s+|for\s+)?(?P<name>[^\W\d_]+)\.?(?:\s+(?P<year>[0-9]{4})(?:\s*(?:г\.?|года?))?)?",
+    re.IGNORECASE)
+_MONTH_NAMES: Final = {
+    name: month
+    for month, names in enumerate((
+        "январь января янв january jan", "февраль февраля фев february feb",
+        "март марта мар march mar", "апрель апреля апр april apr", "май мая may",
+        "июнь июня июн june jun", "июль июля июл july jul", "август августа авг august aug",
+        "сентябрь сентября сен сент september sep sept", "октябрь октября окт october oct",
+        "ноябрь ноября ноя november nov", "декабрь декабря дек december dec",
+    ), start=1)
+    for name in names.split()
+}
 _UNSAFE_IN_NAME: Final = re.compile(r"[^0-9A-Za-z_-]")
 
 
-def parse_period(text: str) -> Period | None:
-    """A billing month typed as text, or None when it is not one."""
+def parse_period(text: str, today: Period | None = None) -> Period | None:
+    """A billing month typed as text, or None when it is not one. A month named without a
+    year («октябрь») is its latest one up to `today` (None: a year is needed)."""
     text = text.strip()
     if match := _MONTH_YEAR.fullmatch(text):
         return Period(int(match.group(2)), int(match.group(1)))
     if match := _YEAR_MONTH.fullmatch(text):
         return Period(int(match.group(1)), int(match.group(2)))
+    if match := _NAMED_MONTH.fullmatch(text):
+        month = _MONTH_NAMES.get(match["name"].lower().replace("ё", "е"))
+        if month is None:
+            return None
+        if match["year"] is not None:
+            return Period(int(match["year"]), month)
+        if today is not None:
+            return Period(today.year if month <= today.month else today.year - 1, month)
     return None
 
 
