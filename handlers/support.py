@@ -305,8 +305,13 @@ def build_router() -> Router:
                                 i18n: I18n) -> None:
         assert message.photo
         data = await SupportData.load(state)
+        replaced = data.photo_file_id is not None
         data.photo_file_id = message.photo[-1].file_id
         await data.save(state)
+        if replaced:
+            # A ticket carries one photo: a trial's second one replaced the first unsaid.
+            await message.answer(_("📷 A ticket takes one photo: this one replaces the one "
+                                   "sent before."))
         if not message.caption:
             await message.answer(_("📷 Photo attached. Now describe the problem in a message "
                                    "({min}–{max} characters).").format(

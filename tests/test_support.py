@@ -267,6 +267,9 @@ async def test_photo_first_then_text_and_limits(bot_env: Any) -> None:
     await client.click("🧾 Квитанция")
     await client.send_photo()
     assert "Фото приложено" in client.last_text()
+    # A second photo replaces the first, and says so (a trial's was dropped unsaid).
+    await client.send_photo()
+    assert "В обращении одно фото: это заменяет отправленное раньше." in client.texts()[-2]
     await client.send("x" * 2001)
     assert "Здесь 2001 символов, а помещается не больше 2000" in client.last_text()
     # A command in the middle of the description goes to its handler; the step and the
