@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, available_timezones
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -143,6 +144,20 @@ class QrEncoding(StrEnum):
     UTF8 = "utf-8"
 
 
+def _compiles(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise PydanticCustomError(
+            RULE_ERROR, "not a valid regular expression: {reason}", {"reason": str(exc)}
+        ) from exc
+    return value
+
+
+# A regular expression, refused when it does not compile.
+RegexText = Annotated[str, AfterValidator(_compiles)]
+
+
 class AccountRule(_Frozen):
     """How a supplier's account numbers look and how to tell the user where to find one.
 
@@ -154,7 +169,7 @@ class AccountRule(_Frozen):
     digits: int | None = Field(default=None, ge=1, le=_MAX_ACCOUNT_DIGITS)
     min_digits: int | None = Field(default=None, ge=1, le=_MAX_ACCOUNT_DIGITS)
     max_digits: int | None = Field(default=None, ge=1, le=_MAX_ACCOUNT_DIGITS)
-    pattern: str | None = None
+    pattern: RegexText | None = None
     # True: the zeros printed at the start are part of the number and must be typed.
     # False: the billing treats the number numerically, so missing zeros are added back.
     leading_zeros_significant: bool = True
@@ -171,18 +186,6 @@ class AccountRule(_Frozen):
         # A digit here would silently delete part of every number.
         if any(ch.isalnum() for ch in value):
             raise PydanticCustomError(RULE_ERROR, "must list separators only, no letters or digits")
-        return value
-
-    @field_validator("pattern")
-    @classmethod
-    def _pattern_compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise PydanticCustomError(
-                    RULE_ERROR, "not a valid regular expression: {reason}", {"reason": str(exc)}
-                ) from exc
         return value
 
     @model_validator(mode="after")
@@ -379,20 +382,8 @@ class PinInfo(_Frozen):
 
     name: LocalizedText
     hint: LocalizedText
-    pattern: str | None = None
+    pattern: RegexText | None = None
     format: LocalizedText | None = None
-
-    @field_validator("pattern")
-    @classmethod
-    def _pattern_compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise PydanticCustomError(
-                    RULE_ERROR, "not a valid regular expression: {reason}", {"reason": str(exc)}
-                ) from exc
-        return value
 
     @model_validator(mode="after")
     def _described(self) -> Self:
