@@ -190,9 +190,9 @@ def build_router() -> Router:
     @router.callback_query(SettingsCB.filter(F.action == "delete"))
     async def delete_asked(query: CallbackQuery, state: FSMContext) -> None:
         await query.answer()
-        # The answer counts only while this question is open: «Keep my data», another
-        # feature or /cancel closes it, and a «Yes» pressed after that (a double tap, a
-        # second device) deleted everything the user had just chosen to keep.
+        # The answer counts only while this question is open: «Keep my data», /cancel or
+        # a feature with a state of its own closes it, and a «Yes» pressed after that (a
+        # double tap, a second device) deleted everything the user had just chosen to keep.
         await state.set_state(SettingsStates.delete)
         if isinstance(query.message, Message):
             await query.message.answer(
