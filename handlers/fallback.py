@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import F, Router, html
 from aiogram.enums import ChatType
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
@@ -22,6 +22,13 @@ def build_router() -> Router:
                               services: Services) -> None:
         if user is None or not user.is_registered:
             await message.answer(_("To get started, send /start."))
+            return
+        command = (message.text or "").split(maxsplit=1)[0] if message.text else ""
+        if command.startswith("/") and len(command) > 1:
+            await message.answer(
+                _("I don't know the command {command}: /help lists what I can do.").format(
+                    command=html.quote(command[:64])),
+                reply_markup=main_menu())
             return
         # Text typed for a step that was left (a surname after «💰 Balance»).
         paused = await paused_linking(state, services, user)

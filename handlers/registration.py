@@ -142,10 +142,12 @@ def build_router() -> Router:
             return
         step = registration_step(user)
         if step is not RegistrationStep.LANGUAGE:
-            # Cancelled midway (or consent refused) earlier: what was given is kept.
+            # Cancelled midway (or consent refused) earlier: what was given is kept. After
+            # a refusal there is nothing to "continue": the consent question itself is asked.
             await state.set_state(STEP_STATES[step])
             await RegistrationData(payload=payload).save(state)
-            await message.answer(_("Let's continue where we left off."))
+            if step is not RegistrationStep.CONSENT:
+                await message.answer(_("Let's continue where we left off."))
             await resume_registration(message, state, user, config)
             return
         await state.set_state(RegistrationStates.language)

@@ -103,7 +103,7 @@ async def test_non_admins_do_not_have_the_command(bot_env: Any) -> None:
     await register(user)
     await user.send("/stats")
     assert "Статистика" not in user.last_text()
-    assert "Не понял" in user.last_text()
+    assert "Я не знаю команды /stats" in user.last_text()
     stranger = env.client(user_id=6707)
     await stranger.send("/stats")
     assert stranger.last_text() == "Чтобы начать, отправьте /start."

@@ -830,6 +830,9 @@ async def test_cancel_midway(bot_env: Any) -> None:
     assert await linked(env, client.user.id) == []
     await client.send("1250")
     assert "I didn't get that" in client.last_text()
+    # An unknown command is named as such (a trial's «/foo» got «didn't get that»).
+    await client.send("/foo <b>")
+    assert client.last_text() == "I don't know the command /foo: /help lists what I can do."
 
 
 async def test_other_features_win_over_a_step(bot_env: Any) -> None:

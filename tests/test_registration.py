@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from bot.db.models import ConsentEvent, User
 from tests.support.leaks import remember
-from tests.test_linking import state_of
+from tests.test_linking import buttons, state_of
 
 PHONE = "+79161234567"
 EMAIL = "Ivan.Petrov@Example.RU"
@@ -96,6 +96,12 @@ async def test_decline_consent_stores_nothing_personal(bot_env: Any) -> None:
     user = await get_user(env, client.user.id)
     assert user is not None and user.phone is None
     assert "/start" in client.last_text()
+    # /start asks for the consent again, without «let's continue» (nothing was under way).
+    said = len(client.texts())
+    await client.send("/start")
+    assert len(client.texts()) == said + 1
+    assert "Продолжим" not in client.last_text()
+    assert buttons(client.bot_messages()[-1])[0] == "✅ Согласен"
 
 
 async def test_foreign_contact_text_and_sticker_at_phone_step(bot_env: Any) -> None:
