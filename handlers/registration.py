@@ -69,6 +69,15 @@ async def ask_phone(message: Message) -> None:
     )
 
 
+def typed_phone_hint(text: str | None) -> str | None:
+    """What to say to a phone number typed where a shared contact is asked for (Telegram
+    confirms only a shared one is the user's); None when the text is no number."""
+    if sum(char.isdigit() for char in text or "") >= 5:
+        return _("Please don't type the number: press «📱 Share my phone number» below, "
+                 "so Telegram confirms it is yours.")
+    return None
+
+
 async def ask_email(message: Message) -> None:
     await message.answer(
         _("✉️ Send your e-mail if you want receipts and notices there, or skip this step."),
@@ -220,11 +229,8 @@ def build_router() -> Router:
 
     @router.message(RegistrationStates.phone, F.text)
     async def phone_typed(message: Message) -> None:
-        if sum(char.isdigit() for char in message.text or "") >= 5:
-            text = _("Please don't type the number: press «📱 Share my phone number» below, "
-                     "so Telegram confirms it is yours.")
-        else:
-            text = _("I need your phone number: press «📱 Share my phone number» below.")
+        text = typed_phone_hint(message.text) or _(
+            "I need your phone number: press «📱 Share my phone number» below.")
         await message.answer(text, reply_markup=share_phone_keyboard())
 
     @router.message(RegistrationStates.email, F.text)

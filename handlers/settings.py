@@ -35,6 +35,7 @@ from fsm.linking import drop_kept_link
 from fsm.readings import drop_unsaved
 from fsm.settings import SettingsStates
 from handlers.markup import drop_markup
+from handlers.registration import typed_phone_hint
 
 
 def settings_text(user: User) -> str:
@@ -139,13 +140,8 @@ def build_router() -> Router:
 
     @router.message(SettingsStates.phone, F.func(is_step_input))
     async def phone_bad_input(message: Message) -> None:
-        if sum(char.isdigit() for char in message.text or "") >= 5:
-            # As at registration: a typed number is not confirmed by Telegram as the user's.
-            text = _("Please don't type the number: press «📱 Share my phone number» below, "
-                     "so Telegram confirms it is yours.")
-        else:
-            text = _("I need your phone number: press «📱 Share my phone number» below, "
-                     "or send /cancel.")
+        text = typed_phone_hint(message.text) or _(
+            "I need your phone number: press «📱 Share my phone number» below, or send /cancel.")
         await message.answer(text, reply_markup=share_phone_keyboard())
 
     @router.callback_query(SettingsCB.filter(F.action == "email"))
