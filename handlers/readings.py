@@ -66,6 +66,7 @@ from bot.services.readings_rules import (
     ReadingOutcome,
     ZoneAssessment,
     allowed_decimals,
+    is_number_attempt,
 )
 from bot.suppliers.accounts import mask_account
 from bot.suppliers.models import Supplier
@@ -132,8 +133,11 @@ def _top(capacity: int, lang: str) -> str:
     return fmt_reading(Decimal(10) ** capacity - 1, lang)
 
 
-def meter_label(meter: Meter) -> str:
+def meter_label(meter: Meter, *, submitted: bool = False) -> str:
+    """The meter's button; `submitted`: this period's reading is in (or on its way)."""
     label = f"№ {meter.serial}"
+    if submitted:
+        label = "✅ " + label
     if len(meter.zones) > 1:
         label += " · " + "/".join(zone_label(zone) for zone in meter.zones)
     return label
@@ -507,12 +511,14 @@ async def open_account(message: Message, state: FSMContext, services: Services, 
     if len(meters) == 1:
         await open_meter(message, state, services, user, account, meters, 0, ctx)
         return
-    labels = [meter_label(meter) for meter in meters]
+    done = await services.readings.submitted(user.id, account, meters)
+    labels = [meter_label(meter, submitted=meter.id in done) for meter in meters]
     await state.set_state(ReadingStates.meter)
     await ReadingData(account_id=account.id, meter_labels=labels).save(state)
-    await message.answer(_("📟 Which meter? {account}").format(
-        account=account_header(services, account, lang)),
-        reply_markup=meters_keyboard(account.id, labels))
+    text = _("📟 Which meter? {account}").format(account=account_header(services, account, lang))
+    if done:
+        text += "\n" + _("✅ — this month's reading is already sent.")
+    await message.answer(text, reply_markup=meters_keyboard(account.id, labels))
 
 
 async def open_meter(message: Message, state: FSMContext, services: Services, user: User,
@@ -636,8 +642,11 @@ async def after_values(message: Message, state: FSMContext, services: Services, 
     data.key = new_key()
     await state.set_state(ReadingStates.confirm)
     await data.save(state)
-    await message.answer(confirm_text(services, account, data, assessment, tariff, cost, lang),
-                         reply_markup=confirm_keyboard(data.key))
+    card = await message.answer(
+        confirm_text(services, account, data, assessment, tariff, cost, lang),
+        reply_markup=confirm_keyboard(data.key))
+    data.card_id = card.message_id
+    await data.save(state)
 
 
 # --- the history and the chart -----------------------------------------------------------
@@ -868,7 +877,11 @@ def build_router() -> Router:
         found = await _draft_account(message, state, services, user)
         if found is None:
             return
-        data, account, supplier = found
+        await take_value(message, state, services, user, event_log, *found)
+
+    async def take_value(message: Message, state: FSMContext, services: Services, user: User,
+                         event_log: EventContext | None, data: ReadingData,
+                         account: LinkedAccount, supplier: Supplier) -> None:
         lang = user.language
         index = data.next_zone
         if index is None:
@@ -990,15 +1003,35 @@ def build_router() -> Router:
         await message.answer(_("Cancelled. The reading was not sent."), reply_markup=main_menu())
 
     @router.message(ReadingStates.confirm, F.func(is_step_input))
-    async def confirm_bad_input(message: Message, state: FSMContext) -> None:
+    async def confirm_input(message: Message, state: FSMContext, services: Services,
+                            user: User, event_log: EventContext | None = None) -> None:
         data = await ReadingData.load(state)
         if data.key is None:
             await state.clear()
             await message.answer(_("Cancelled. The reading was not sent."),
                                  reply_markup=main_menu())
             return
-        await message.answer(_("Press «✅ Submit» to send the reading, or «✏️ Change» to type "
-                               "it again."), reply_markup=confirm_keyboard(data.key))
+        if (message.text and len(data.zones) == 1
+                and is_number_attempt(message.text, comma_groups=user.language == "en")):
+            # A one-zone reading typed again at the confirmation is its correction.
+            found = await _draft_account(message, state, services, user)
+            if found is None:
+                return
+            data, account, supplier = found
+            if data.card_id is not None and message.bot is not None:
+                with contextlib.suppress(TelegramBadRequest):
+                    await message.bot.edit_message_reply_markup(
+                        chat_id=message.chat.id, message_id=data.card_id, reply_markup=None)
+            data.values, data.key, data.card_id = [None], None, None
+            await state.set_state(ReadingStates.value)
+            await data.save(state)
+            await take_value(message, state, services, user, event_log, data, account,
+                             supplier)
+            return
+        text = (_("Press «✅ Submit» to send the reading, or type the right value to correct "
+                  "it.") if len(data.zones) == 1 else
+                _("Press «✅ Submit» to send the reading, or «✏️ Change» to type it again."))
+        await message.answer(text, reply_markup=confirm_keyboard(data.key))
 
     # --- this feature's buttons, tapped at the wrong step ------------------------------
 

@@ -532,6 +532,55 @@ async def test_cancel_at_the_confirmation(bot_env: Any) -> None:
     assert await state_of(env, client) is None and await outbox(env) == []
 
 
+async def test_a_value_typed_at_the_confirmation_corrects_it(bot_env: Any) -> None:
+    env, client, entry, _clock = await start(bot_env, "mrg_krasnodar", "house", lang="en")
+    (previous,) = last_values(entry.meters[0])
+    await client.send("/reading")
+    await client.send(str(int(previous) + 30))
+    first = client.bot_messages()[-1]
+    # a typo noticed on the card: the right value typed there replaces it
+    await client.send(str(int(previous) + 3))
+    cleared = [r for r in client.session.requests if r.method == "editMessageReplyMarkup"
+               and r.obj.message_id == first.message_id]
+    assert cleared and cleared[-1].obj.reply_markup is None
+    card = client.bot_messages()[-1]
+    assert card.message_id != first.message_id
+    assert "Consumption: <b>3</b> m³" in client.last_text()
+    assert await state_of(env, client) == "ReadingStates:confirm"
+    # the first card's Submit is stale; the new one sends the corrected value
+    await client.click("✅ Submit", in_message=first)
+    assert "no longer active" in last_toast(client)
+    await client.click("✅ Submit", in_message=card)
+    assert "accepted" in client.last_text()
+    assert last_values(await billing_meter(env, entry)) == (previous + 3,)
+    assert demo(env).readings_inserted == 1
+
+
+async def test_a_wrong_value_typed_at_the_confirmation_is_refused_as_at_the_value_step(
+        bot_env: Any) -> None:
+    env, client, entry, _clock = await start(bot_env, "mrg_krasnodar", "house")
+    (previous,) = last_values(entry.meters[0])
+    await client.send("/reading")
+    await client.send(str(int(previous) + 3))
+    await client.send(str(int(previous) - 5))
+    assert "меньше" in client.last_text().lower() or "ниже" in client.last_text().lower()
+    assert await state_of(env, client) == "ReadingStates:value"
+    await client.send(str(int(previous) + 4))
+    await client.click("✅ Отправить")
+    assert last_values(await billing_meter(env, entry)) == (previous + 4,)
+
+
+async def test_a_number_at_a_two_zone_confirmation_asks_for_change(bot_env: Any) -> None:
+    env, client, entry, _clock = await start(bot_env, "mrg_ivanovo", "two_zone")
+    day, night = last_values(entry.meters[0])
+    await client.send("/reading")
+    await client.send(typed(day + 1))
+    await client.send(typed(night + 1))
+    await client.send(typed(day + 2))
+    assert "«✏️ Исправить», чтобы ввести их заново" in client.last_text()
+    assert await state_of(env, client) == "ReadingStates:confirm"
+
+
 # --- choosing, entry points, leaving --------------------------------------------------------
 
 

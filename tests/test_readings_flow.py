@@ -262,6 +262,13 @@ async def test_the_next_meter_offer_in_english_and_none_for_one_meter(bot_env: A
     assert ("has one more meter without a reading for November 2026: "
             f"№ {second.serial}") in client.last_text()
     assert buttons(client.bot_messages()[-1]) == [f"📟 Submit reading: № {second.serial}"]
+    # the meter picker marks the meter already read this month
+    await client.send("/reading")
+    assert "✅ — this month's reading is already sent." in client.last_text()
+    assert buttons(client.bot_messages()[-1]) == [f"✅ № {first.serial}", f"№ {second.serial}"]
+    await client.click(f"№ {second.serial}")
+    assert f"Meter № {second.serial}" in client.last_text()
+    await client.send("/cancel")
     # an account with one meter: the accepted reading is the last word
     house = await pick(env, "mrg_krasnodar", "house")
     await link_directly(env, client.user.id, house)

@@ -322,6 +322,21 @@ class ReadingsService:
                             window=window, decision=decision, existing=existing,
                             in_flight=in_flight)
 
+    async def submitted(self, user_id: int, account: LinkedAccount,
+                        meters: Sequence[Meter]) -> set[str]:
+        """The ids of `meters` whose reading for this period the user has submitted or has on
+        its way: the meter picker marks them. Empty when the billing system cannot tell now
+        (a mark is a nicety, not worth failing over)."""
+        done: set[str] = set()
+        try:
+            for meter in meters:
+                outlook = await self.outlook(user_id, account, meter)
+                if outlook.existing is not None or outlook.in_flight is not None:
+                    done.add(meter.id)
+        except (SupplierUnavailable, AccountNotFound, SupplierGone):
+            return set()
+        return done
+
     async def next_due(self, user_id: int, account: LinkedAccount,
                        done_meter_id: str) -> tuple[int, Meter] | None:
         """The account's next meter after `done_meter_id` (in the account's order, wrapping

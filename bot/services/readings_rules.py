@@ -163,6 +163,16 @@ def parse_reading(text: str, *, comma_groups: bool = False) -> Decimal:
     return Decimal(f"{whole}.{fraction}" if fraction else whole)
 
 
+def is_number_attempt(text: str, *, comma_groups: bool = False) -> bool:
+    """Whether `text` is meant as a number (even a wrong one: negative, ambiguous), not a
+    word: a reading typed where none is asked is then taken as one."""
+    try:
+        parse_reading(text, comma_groups=comma_groups)
+    except ReadingInputError as exc:
+        return exc.code not in (ReadingInputCode.EMPTY, ReadingInputCode.NOT_A_NUMBER)
+    return True
+
+
 # --- Checking a value against the meter ------------------------------------------------
 
 
