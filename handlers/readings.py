@@ -1006,7 +1006,8 @@ def build_router() -> Router:
     async def confirm_input(message: Message, state: FSMContext, services: Services,
                             user: User, event_log: EventContext | None = None) -> None:
         data = await ReadingData.load(state)
-        if data.key is None:
+        key = data.key
+        if key is None:
             await state.clear()
             await message.answer(_("Cancelled. The reading was not sent."),
                                  reply_markup=main_menu())
@@ -1031,7 +1032,7 @@ def build_router() -> Router:
         text = (_("Press «✅ Submit» to send the reading, or type the right value to correct "
                   "it.") if len(data.zones) == 1 else
                 _("Press «✅ Submit» to send the reading, or «✏️ Change» to type it again."))
-        await message.answer(text, reply_markup=confirm_keyboard(data.key))
+        await message.answer(text, reply_markup=confirm_keyboard(key))
 
     # --- this feature's buttons, tapped at the wrong step ------------------------------
 
