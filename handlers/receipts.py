@@ -225,7 +225,7 @@ async def send_receipt(message: Message, state: FSMContext, services: Services, 
     await message.answer_document(
         BufferedInputFile(file.content, filename=file.filename),
         caption=document_caption(file, account_header(services, account, lang), lang),
-        reply_markup=after_receipt_keyboard(account.id),
+        reply_markup=after_receipt_keyboard(account.id, due=file.receipt.balance.closing > 0),
     )
 
 

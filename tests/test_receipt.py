@@ -129,6 +129,19 @@ async def test_latest_receipt_in_one_tap(bot_env: Any) -> None:
     assert await state_of(env, client) is None
 
 
+async def test_a_receipt_with_nothing_due_offers_no_payment(bot_env: Any) -> None:
+    env = await bot_env()
+    entry = next(e for e in await entries(env, "sevgas") if e.balance_due < 0)
+    client = await linked_user(env, entry, lang="en")
+    await client.send("/receipt")
+    await client.click(buttons(client.bot_messages()[-1])[0])
+    receipt = await demo(env).get_receipt(entry.ref, (await periods_of(env, entry.ref))[0])
+    assert receipt.balance.closing < 0
+    caption = str(documents(env)[-1].obj.caption)
+    assert "Overpayment: <b>" in caption and "Amount due" not in caption
+    assert buttons(client.bot_messages()[-1]) == ["🧾 Another period"]
+
+
 async def test_same_number_in_two_units_gets_two_distinct_receipts(bot_env: Any) -> None:
     env = await bot_env()
     twins = await crimean_twins(env)

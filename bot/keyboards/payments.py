@@ -137,10 +137,11 @@ def receipt_retry_keyboard(account_id: int, period: Period | None) -> InlineKeyb
         text=_("🔄 Retry"), callback_data=data.pack())]])
 
 
-def after_receipt_keyboard(account_id: int) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(inline_keyboard=[[
-        InlineKeyboardButton(text=_("💳 Pay"),
-                             callback_data=PayCB(action="start", id=account_id).pack()),
-        InlineKeyboardButton(text=_("🧾 Another period"),
-                             callback_data=ReceiptCB(action="start", id=account_id).pack()),
-    ]])
+def after_receipt_keyboard(account_id: int, *, due: bool) -> InlineKeyboardMarkup:
+    """Under a receipt: «Pay» when the receipt asks for money (`due`), another period."""
+    row = [InlineKeyboardButton(text=_("🧾 Another period"),
+                                callback_data=ReceiptCB(action="start", id=account_id).pack())]
+    if due:
+        row.insert(0, InlineKeyboardButton(
+            text=_("💳 Pay"), callback_data=PayCB(action="start", id=account_id).pack()))
+    return InlineKeyboardMarkup(inline_keyboard=[row])
