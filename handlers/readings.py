@@ -693,7 +693,7 @@ async def send_history(message: Message, services: Services, user: User,
                              reply_markup=retry_keyboard(account.id, index))
         return
     await message.answer(history_text(services, account, meter, records, lang),
-                         reply_markup=meter_keyboard(account.id, index))
+                         reply_markup=meter_keyboard(account.id, index, history=False))
 
 
 async def send_chart(message: Message, services: Services, user: User,

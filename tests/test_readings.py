@@ -691,6 +691,8 @@ async def test_history_and_chart(bot_env: Any, lang: str) -> None:
     else:
         assert f"Readings of meter № {meter.serial}" in history
         assert "<b>October 2026</b>" in history and "estimated by the supplier" in history
+    # under the history: the chart, not the history again
+    assert buttons(client.bot_messages()[-1]) == ["📊 График" if lang == "ru" else "📊 Chart"]
 
     await client.click("📊 График" if lang == "ru" else "📊 Chart")
     photo = client.requests()[-1]

@@ -40,17 +40,18 @@ def meters_keyboard(account_id: int, labels: Sequence[str]) -> InlineKeyboardMar
 
 
 def meter_keyboard(account_id: int, meter_index: int, *, remind: bool = False,
-                   anew: bool = False) -> InlineKeyboardMarkup:
-    """Under the meter screen and an accepted reading: the history and the chart; `anew`
-    under a reading continued with values typed earlier: dropping them."""
-    rows = [[
-        InlineKeyboardButton(
+                   anew: bool = False, history: bool = True) -> InlineKeyboardMarkup:
+    """Under the meter screen and an accepted reading: the history (not under the history
+    itself: `history` False) and the chart; `anew` under a reading continued with values
+    typed earlier: dropping them."""
+    row = [InlineKeyboardButton(
+        text=_("📊 Chart"),
+        callback_data=ReadingMeterCB(action="chart", id=account_id, m=meter_index).pack())]
+    if history:
+        row.insert(0, InlineKeyboardButton(
             text=_("📜 History"),
-            callback_data=ReadingMeterCB(action="hist", id=account_id, m=meter_index).pack()),
-        InlineKeyboardButton(
-            text=_("📊 Chart"),
-            callback_data=ReadingMeterCB(action="chart", id=account_id, m=meter_index).pack()),
-    ]]
+            callback_data=ReadingMeterCB(action="hist", id=account_id, m=meter_index).pack()))
+    rows = [row]
     if remind:
         rows.append([InlineKeyboardButton(
             text=_("⏰ Remind me when it opens"),
