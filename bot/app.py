@@ -40,6 +40,7 @@ from bot.middlewares.dedupe import (
     SeenUpdates,
 )
 from bot.middlewares.events import EventLogMiddleware, HandlerNameMiddleware, InFlight
+from bot.middlewares.step_keyboards import note_keyboards
 from bot.middlewares.throttling import (
     MemoryRateLimiter,
     RateLimiter,
@@ -94,11 +95,13 @@ def create_bot(settings: Settings, session: AiohttpSession | None = None) -> Bot
     warm_up()
     if session is None:
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
-    return Bot(
+    bot = Bot(
         token=settings.bot_token.get_secret_value(),
         session=session,
         default=DefaultBotProperties(parse_mode=ParseMode.HTML),
     )
+    note_keyboards(bot)  # the steps' buttons taken off once answered (StepKeyboards)
+    return bot
 
 
 @dataclass

@@ -18,6 +18,9 @@ class LinkStates(StatesGroup):
     pin = State()
     surname = State()
     payment = State()
+    # Asked «Go on / Start over» (an entry to linking midway): the draft waits in the kept
+    # slot, so nothing typed now is taken as the step's answer (a PIN attempt spent).
+    resume = State()
 
 
 class LinkData(FormData):

@@ -49,8 +49,6 @@ class ReadingData(FormData):
     meter_count: int = 0
     values: list[str | None] = Field(default_factory=list)  # one per zone, None until typed
     key: str | None = None  # the idempotency key, made when the confirmation is shown
-    # The confirmation's message: its buttons go when a value typed there replaces it.
-    card_id: int | None = None
 
     def meter(self) -> Meter:
         last = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiogram import Router
 
+from bot.middlewares.step_keyboards import watch_step_keyboards
 from handlers import (
     accounts,
     admin,
@@ -68,6 +69,9 @@ def build_root_router() -> Router:
         linking.build_router(),
         fallback.build_router(),  # catch-all: keep last
     )
+    # Outermost: a step's buttons go once the step is over, whichever router ends it (and
+    # it sees the notices the watches below send).
+    watch_step_keyboards(root)
     # Around all of them: whichever router takes the user away from a reading's values,
     # they are kept and the user is told the reading was not submitted.
     readings.watch_unsaved(root)

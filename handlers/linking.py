@@ -33,7 +33,7 @@ from bot.callbacks import (
 )
 from bot.db.models import User
 from bot.db.models_accounts import LinkedAccount
-from bot.filters import MenuEntry, feature_router
+from bot.filters import MenuEntry, feature_router, is_step_input
 from bot.i18n import fmt_datetime
 from bot.keyboards.accounts import linked_card_keyboard
 from bot.keyboards.common import MENU_LINK, main_menu
@@ -439,17 +439,22 @@ async def enter_linking(message: Message, state: FSMContext, services: Services,
                         user: User) -> None:
     """An entry to linking (/link, the menu, an old «Link» button). Mid-linking, once the
     account is found, it asks before dropping it: restarting silently lost the account."""
-    midway = await state.get_state() in _TOLD_ON_LEAVING
+    step = await state.get_state()
+    midway = step in _TOLD_ON_LEAVING
     data: LinkData | None
     if midway:
         data, supplier = await _supplier_of(state, services)
+        if data.number is not None and supplier is not None and step is not None:
+            # Set aside until answered: text typed meanwhile is no answer to the step.
+            await keep_link(state, data, step)
+            await state.set_state(LinkStates.resume)
     else:
         data = await kept_link(state)
         supplier = services.linking.supplier(data.supplier) if data is not None else None
     if data is not None and supplier is not None and data.number is not None:
         where = _q(_where(supplier, data.unit, user.language))
         number = mask_account(data.number)
-        if midway:
+        if midway or step == LinkStates.resume.state:
             text = _("You are linking account <code>{number}</code> ({supplier}) right now. "
                      "Go on with it, or start over with another account?")
         else:
@@ -515,6 +520,7 @@ def step_hint(current: str | None) -> str:
         LinkStates.pin.state: _("Now: send the code from the receipt or the letter."),
         LinkStates.surname.state: _("Now: send the owner's surname."),
         LinkStates.payment.state: _("Now: send the amount of the last payment."),
+        LinkStates.resume.state: _("Now: go on with the linking or start over."),
     }
     return hints.get(current or "", "")
 
@@ -627,6 +633,21 @@ def build_router() -> Router:
         await state.set_state(kept.step)
         await resumed.save(state)
         await ask_again(message, state, services, user, kept.step, resumed, resumed_supplier)
+
+    @router.message(LinkStates.resume, F.func(is_step_input))
+    async def resume_input(message: Message, state: FSMContext, services: Services,
+                           user: User) -> None:
+        kept = await kept_link(state)
+        supplier = services.linking.supplier(kept.supplier) if kept is not None else None
+        if kept is None or supplier is None or kept.number is None:
+            await start_linking(message, state, services, user)
+            return
+        await message.answer(
+            _("First answer the question about account <code>{number}</code> ({supplier}): "
+              "«▶️ Go on» with it, or «🔄 Start over» with another account.").format(
+                number=mask_account(kept.number),
+                supplier=_q(_where(supplier, kept.unit, user.language))),
+            reply_markup=resume_keyboard(draft_id(kept)))
 
     # --- supplier: search ---------------------------------------------------------------
 

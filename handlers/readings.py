@@ -642,11 +642,8 @@ async def after_values(message: Message, state: FSMContext, services: Services, 
     data.key = new_key()
     await state.set_state(ReadingStates.confirm)
     await data.save(state)
-    card = await message.answer(
-        confirm_text(services, account, data, assessment, tariff, cost, lang),
-        reply_markup=confirm_keyboard(data.key))
-    data.card_id = card.message_id
-    await data.save(state)
+    await message.answer(confirm_text(services, account, data, assessment, tariff, cost, lang),
+                         reply_markup=confirm_keyboard(data.key))
 
 
 # --- the history and the chart -----------------------------------------------------------
@@ -1014,16 +1011,13 @@ def build_router() -> Router:
             return
         if (message.text and len(data.zones) == 1
                 and is_number_attempt(message.text, comma_groups=user.language == "en")):
-            # A one-zone reading typed again at the confirmation is its correction.
+            # A one-zone reading typed again at the confirmation is its correction (the
+            # old card's buttons go with the step: bot/middlewares/step_keyboards.py).
             found = await _draft_account(message, state, services, user)
             if found is None:
                 return
             data, account, supplier = found
-            if data.card_id is not None and message.bot is not None:
-                with contextlib.suppress(TelegramBadRequest):
-                    await message.bot.edit_message_reply_markup(
-                        chat_id=message.chat.id, message_id=data.card_id, reply_markup=None)
-            data.values, data.key, data.card_id = [None], None, None
+            data.values, data.key = [None], None
             await state.set_state(ReadingStates.value)
             await data.save(state)
             await take_value(message, state, services, user, event_log, data, account,

@@ -411,6 +411,7 @@ async def test_an_entry_to_linking_midway_asks_before_dropping_the_account(
                 f"You are linking account <code>•••• {first.number[-4:]}</code> ")
     go_on, over = ("▶️ Продолжить", "🔄 Начать заново") if ru else ("▶️ Go on", "🔄 Start over")
     # The registration message's old button, the menu entry and /link all ask first.
+    questions = []
     for entry in ("button", "/link", "menu"):
         if entry == "button":
             await client.click("🔗 Привязать лицевой счёт" if ru else "🔗 Link an account")
@@ -421,7 +422,19 @@ async def test_an_entry_to_linking_midway_asks_before_dropping_the_account(
         assert question in client.last_text(), (entry, client.last_text())
         assert first.number not in client.last_text()
         assert buttons(client.bot_messages()[-1]) == [go_on, over]
-        assert await state_of(env, client) == "LinkStates:pin"
+        questions.append(client.bot_messages()[-1])
+        assert await state_of(env, client) == "LinkStates:resume"
+    # Only the newest question keeps its buttons.
+    assert [buttons(env.session.sent[(m.chat.id, m.message_id)]) for m in questions] == [
+        [], [], [go_on, over]]
+    # A trial typed another account's number here: it was taken as a wrong PIN, and an
+    # attempt spent. Text now only asks the question again.
+    await client.send(_second.number)
+    assert ("Сначала ответьте на вопрос о лицевом счёте" if ru
+            else "First answer the question about account") in client.last_text()
+    assert buttons(client.bot_messages()[-1]) == [go_on, over]
+    assert not [r for r in client.requests() if r.method == "deleteMessage"]
+    assert await state_of(env, client) == "LinkStates:resume"
     await client.click(go_on)
     assert ("ПИН-код" if ru else "PIN code") in client.last_text()
     assert await state_of(env, client) == "LinkStates:pin"
@@ -430,9 +443,8 @@ async def test_an_entry_to_linking_midway_asks_before_dropping_the_account(
     await client.send(first.pin)
     assert await state_of(env, client) is None
     assert [r.number for r in await linked(env, client.user.id)] == [first.number]
-    stale = next(m for m in reversed(client.bot_messages()) if m.reply_markup is not None
-                 and go_on in buttons(m))
-    await client.click(go_on, in_message=stale)
+    # a press that was on its way when the buttons went
+    await client.click(go_on, in_message=questions[0])
     answers = [r for r in client.requests() if r.method == "answerCallbackQuery"]
     assert answers[-1].text == ("Эта кнопка больше не действует." if ru
                                             else "This button is no longer active.")
