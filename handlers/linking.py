@@ -926,7 +926,7 @@ def build_router() -> Router:
             await start_linking(message, state, services, user)
             return
         try:
-            amount = parse_payment(message.text or "")
+            amount = parse_payment(message.text or "", comma_groups=user.language == "en")
         except InvalidPayment:
             await message.answer(
                 _("I can't read this amount. Send it as a number of roubles, for example "

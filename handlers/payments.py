@@ -325,7 +325,7 @@ def build_router() -> Router:
             await start_payment(message, state, services, user, None, event_log)
             return
         try:
-            amount = parse_amount(message.text or "")
+            amount = parse_amount(message.text or "", comma_groups=user.language == "en")
         except InvalidAmount as exc:
             await message.answer(amount_error(exc.error, user.language))
             return

@@ -455,6 +455,16 @@ def test_payment_amounts(raw: str, amount: str) -> None:
     assert parse_payment(raw) == Decimal(amount)
 
 
+def test_payment_amounts_grouped_the_english_way() -> None:
+    """The bot writes «1,433.25 ₽» in English; a trial copied it back and was refused."""
+    assert parse_payment("1,433.25") == Decimal("1433.25")
+    assert parse_payment("1,433.25 ₽", comma_groups=True) == Decimal("1433.25")
+    assert parse_payment("1,433", comma_groups=True) == Decimal("1433.00")
+    assert parse_payment("14,33", comma_groups=True) == Decimal("14.33")  # a decimal comma
+    with pytest.raises(InvalidPayment):
+        parse_payment("1,433")  # Russian: a decimal comma with three digits
+
+
 @pytest.mark.parametrize("raw", ["", "abc", "-5", "1.250,50", "12,345", "1e3", "12..5",
                                  "NaN", "1234567890", "٣٤"])
 def test_payment_garbage(raw: str) -> None:
@@ -466,8 +476,11 @@ def test_surnames_and_pins() -> None:
     assert normalize_surname("  Петров-Водкин ") == "Петров-Водкин"
     assert normalize_surname("О’Брайен") == "О’Брайен"
     assert normalize_surname("Де  Голль") == "Де Голль"
+    assert normalize_surname("фон Браун") == "фон Браун"
+    assert normalize_surname("Мамедов оглы") == "Мамедов оглы"
     # Receipts print surnames in Cyrillic: a Latin spelling would only spend an attempt.
-    for bad, reason in (("Иванов Иван Иванович", "full_name"), ("Иванов1", "format"),
+    for bad, reason in (("Иванов Иван Иванович", "full_name"), ("Попов Иван", "full_name"),
+                        ("Иванов1", "format"),
                         ("", "format"), ("-", "format"), ("Zhuravleva", "latin"),
                         ("O’Brien", "latin")):
         with pytest.raises(InvalidSurname) as error:

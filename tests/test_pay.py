@@ -580,6 +580,16 @@ def test_parse_amount_refuses_with_the_reason(typed: str, error: AmountError) ->
     assert caught.value.error is error
 
 
+def test_an_english_user_groups_thousands_with_commas() -> None:
+    """A trial's «1,500» in English was refused as too many kopecks."""
+    assert parse_amount("1,500", comma_groups=True) == Decimal("1500.00")
+    assert parse_amount("1,500.50", comma_groups=True) == Decimal("1500.50")
+    assert parse_amount("7,5", comma_groups=True) == Decimal("7.50")
+    with pytest.raises(InvalidAmount) as caught:
+        parse_amount("1,500")
+    assert caught.value.error is AmountError.TOO_MANY_DECIMALS
+
+
 @given(st.integers(min_value=1, max_value=int(MAX_AMOUNT * 100)), st.sampled_from(["ru", "en"]))
 def test_amounts_as_the_bot_writes_them_read_back_exactly(kop: int, lang: str) -> None:
     amount = Decimal(kop) / 100

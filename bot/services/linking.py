@@ -119,6 +119,7 @@ _SURNAME_MAX_LEN: Final = 60
 # Currency words people add after an amount; the amount itself is what matters.
 _CURRENCY_RE: Final = re.compile(r"(?:₽|руб\.?|р\.?|rub\.?|rur\.?)$", re.IGNORECASE)
 _AMOUNT_RE: Final = re.compile(r"^[0-9]{1,9}(?:[.,][0-9]{1,2})?$")
+_COMMA_GROUPED_RE: Final = re.compile(r"[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]{1,2})?")
 _WORD_INITIAL_YO: Final = re.compile(r"(?<!\w)ё")
 
 
@@ -135,11 +136,22 @@ def normalize_pin(raw: str, info: PinInfo | None = None) -> str:
 _CYRILLIC_RE: Final = re.compile(r"[а-яё]", re.IGNORECASE)
 
 
+# Words that make a surname of two words («Де Голль», «фон Браун», «Мамедов оглы»); two words
+# without one are the surname and the first name («Попов Иван»), which the supplier's
+# comparison would refuse, spending an attempt.
+_SURNAME_PARTICLES = frozenset({
+    "ал", "аль", "ван", "да", "де", "дер", "ди", "дю", "дель", "делла", "ибн", "бен",
+    "кызы", "ла", "ле", "мак", "о", "оглы", "сан", "улы", "фон", "эль",
+})
+
+
 def normalize_surname(raw: str) -> str:
     """The owner's surname as typed, with spacing tidied; the supplier compares it loosely."""
     surname = " ".join(raw.split())
-    if len(surname.split(" ")) > 2:
-        # «Иванов Иван Иванович»: the supplier wants the surname alone.
+    words = surname.split(" ")
+    if len(words) > 2 or (len(words) == 2 and not _SURNAME_PARTICLES.intersection(
+            word.lower().rstrip("’'") for word in words)):
+        # «Иванов Иван Иванович», «Попов Иван»: the supplier wants the surname alone.
         raise InvalidSurname("full_name")
     if not surname or len(surname) > _SURNAME_MAX_LEN or not _SURNAME_RE.match(surname):
         raise InvalidSurname("format")
@@ -150,11 +162,14 @@ def normalize_surname(raw: str) -> str:
     return surname
 
 
-def parse_payment(raw: str) -> Decimal:
+def parse_payment(raw: str, *, comma_groups: bool = False) -> Decimal:
     """«1 250,50», «1250.5 руб.», «0» → Decimal. Either separator: people copy amounts from
-    receipts (comma) and from banking apps (dot)."""
+    receipts (comma) and from banking apps (dot). Thousands grouped with commas as English
+    writes them: «1,433.25» always, «1,433» when `comma_groups` (an English user)."""
     text = re.sub(r"[\s\u00a0\u202f]+", "", raw)
     text = _CURRENCY_RE.sub("", text)
+    if _COMMA_GROUPED_RE.fullmatch(text) and ("." in text or comma_groups):
+        text = text.replace(",", "")
     if not _AMOUNT_RE.match(text):
         raise InvalidPayment
     try:

@@ -57,8 +57,9 @@ _MINUS: Final = re.compile(r"^[-\u2212\u2012\u2013\u2014]\s*")
 # Spaces only between groups of three digits: «100 50» could mean 100 roubles 50 kopecks,
 # and money is never guessed. `[0-9]`, not `\d`: other scripts' digits are not amounts.
 _AMOUNT: Final = re.compile(r"([0-9]{1,3}(?:\s[0-9]{3})+|[0-9]+)(?:[.,]([0-9]+))?")
-# English grouping, as the bot itself writes amounts in English («1,234.56 ₽»). Tried only
-# when _AMOUNT fails, so a lone «1,500» stays a decimal comma with too many digits.
+# English grouping, as the bot itself writes amounts in English («1,234.56 ₽»). Tried first
+# for English users; for others only when _AMOUNT fails, so their «1,500» stays a decimal
+# comma with too many digits.
 _AMOUNT_EN: Final = re.compile(r"([0-9]{1,3}(?:,[0-9]{3})+)(?:\.([0-9]+))?")
 
 
@@ -80,11 +81,13 @@ class SupplierGone(DomainError):
     """The account's supplier is no longer in the catalog (the operator disabled it)."""
 
 
-def parse_amount(raw: str) -> Decimal:
+def parse_amount(raw: str, *, comma_groups: bool = False) -> Decimal:
     """An amount in roubles, as typed: «1500», «1 234,56», «1234.56 ₽», «500 руб».
 
-    Positive, whole kopecks, at most MAX_AMOUNT; anything else raises InvalidAmount with
-    the reason, so that the hint can say what to fix.
+    `comma_groups`: the user's language groups thousands with commas (English), so «1,500»
+    is 1500 (otherwise a decimal comma with too many digits). Positive, whole kopecks, at
+    most MAX_AMOUNT; anything else raises InvalidAmount with the reason, so that the hint
+    can say what to fix.
     """
     text = raw.strip()
     if not text:
@@ -92,7 +95,8 @@ def parse_amount(raw: str) -> Decimal:
     text = _CURRENCY_AFTER.sub("", _CURRENCY_BEFORE.sub("", text))
     negative = _MINUS.match(text) is not None
     text = _MINUS.sub("", text)
-    match = _AMOUNT.fullmatch(text) or _AMOUNT_EN.fullmatch(text)
+    match = ((_AMOUNT_EN.fullmatch(text) if comma_groups else None)
+             or _AMOUNT.fullmatch(text) or _AMOUNT_EN.fullmatch(text))
     if match is None:
         raise InvalidAmount(AmountError.NOT_A_NUMBER)
     whole, fraction = match.group(1), match.group(2) or ""
