@@ -106,10 +106,11 @@ def units_keyboard(supplier: Supplier, lang: str, page: int) -> InlineKeyboardMa
 
 
 def proof_name(supplier: Supplier, kind: ProofKind, lang: str) -> str:
-    """The supplier's own name for the proof: «Пароль из письма» at Севгаз, «ПИН-код» at
-    the Мой газ regionals."""
+    """The supplier's own name for the proof, as a button's label: «Пароль из письма» at
+    Севгаз, «ПИН-код» at the Мой газ regionals (the catalog writes it as in a sentence)."""
     if kind is ProofKind.PIN and supplier.pin is not None:
-        return supplier.pin.name.get(lang)
+        name = supplier.pin.name.get(lang)
+        return name[:1].upper() + name[1:]
     return _("Surname and last payment")
 
 
