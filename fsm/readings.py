@@ -126,6 +126,11 @@ async def drop_unsaved(state: FSMContext) -> None:
     await _slot(state).set_data({})
 
 
+async def has_unsaved(state: FSMContext) -> bool:
+    """Whether a reading's values wait in the slot."""
+    return bool(await _slot(state).get_data())
+
+
 async def take_unsaved(state: FSMContext, account_id: int, meter: Meter,
                        period: str) -> list[str | None] | None:
     """The values kept for this meter, which leave the slot; None when there are none, or

@@ -12,6 +12,9 @@ from aiogram.utils.i18n import gettext as _
 from bot.db.models import User
 from bot.filters import MenuEntry
 from bot.keyboards.common import MENU_HELP, main_menu
+from bot.suppliers.accounts import mask_account
+from fsm.linking import drop_kept_link, kept_link
+from fsm.readings import drop_unsaved, has_unsaved
 
 
 async def show_help(message: Message) -> None:
@@ -43,7 +46,19 @@ def build_router() -> Router:
     async def cancel(message: Message, state: FSMContext, user: User | None) -> None:
         had_state = await state.get_state() is not None
         await state.clear()
-        text = _("Cancelled.") if had_state else _("There is nothing to cancel.")
+        # What a conversation left aside to go on with later goes too: a paused linking
+        # (which text typed later would be reminded of), a reading's typed values.
+        kept = await kept_link(state)
+        if kept is not None:
+            await drop_kept_link(state)
+        if await has_unsaved(state):
+            await drop_unsaved(state)
+            had_state = True
+        if kept is not None and kept.number is not None:
+            text = _("Cancelled: linking account <code>{number}</code> will not be continued."
+                     ).format(number=mask_account(kept.number))
+        else:
+            text = _("Cancelled.") if had_state else _("There is nothing to cancel.")
         if user is not None and user.is_registered:
             await message.answer(text, reply_markup=main_menu())
         else:

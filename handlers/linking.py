@@ -475,7 +475,7 @@ async def paused_linking(state: FSMContext, services: Services,
     if kept is None or supplier is None or kept.number is None:
         return None
     text = _("Linking account <code>{number}</code> ({supplier}) is paused: to go on with it, "
-             "press «▶️ Continue linking».").format(
+             "press «▶️ Continue linking»; /cancel drops it.").format(
         number=mask_account(kept.number), supplier=_q(_where(supplier, kept.unit, user.language)))
     return text, kept_keyboard(draft_id(kept))
 

@@ -460,6 +460,31 @@ async def test_an_entry_to_linking_midway_asks_before_dropping_the_account(
     assert ("Привязка лицевого счёта" if ru else "Linking a gas account") in client.last_text()
 
 
+async def test_cancel_drops_a_paused_linking(bot_env: Any) -> None:
+    """A trial could not stop the «linking is paused» answers: /cancel said there was
+    nothing to cancel."""
+    env = await bot_env()
+    first, _second = await entries(env, "mrg_moscow")
+    client = env.client(language_code="en")
+    await register(client, "en")
+    supplier = env.runtime.app.catalog.get("mrg_moscow")
+    await client.send("/link")
+    await choose_supplier(client, "Moscow", supplier.display_name("en"))
+    await client.send(first.number)
+    await client.send("💰 Balance")  # left: the draft is kept
+    await client.send("hello")
+    assert "is paused" in client.last_text() and "/cancel drops it" in client.last_text()
+    await client.send("/cancel")
+    assert client.last_text() == (f"Cancelled: linking account <code>•••• {first.number[-4:]}"
+                                  "</code> will not be continued.")
+    await client.send("hello")
+    assert "is paused" not in client.last_text()
+    await client.send("/cancel")
+    assert client.last_text() == "There is nothing to cancel."
+    await client.send("/link")
+    assert await state_of(env, client) == "LinkStates:supplier"
+
+
 async def test_a_continue_button_goes_on_with_its_own_draft_once(bot_env: Any) -> None:
     """A trial tapped an old «▶️ Continue linking» of an account it had linked since, while
     linking another: the other one went on, under a notice naming the first. Double taps of
