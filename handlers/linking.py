@@ -66,6 +66,7 @@ from bot.services.linking import (
     SupplierLocked,
     SupplierUnavailable,
     WrongProof,
+    find_units,
     normalize_pin,
     normalize_surname,
     parse_payment,
@@ -213,8 +214,9 @@ def regions_text(page: int, total: int) -> str:
 
 
 def units_text(supplier: Supplier, lang: str, page: int) -> str:
-    return _("🏢 Choose the gas facilities unit (УЭГХ) that serves your address; it is named "
-             "on the receipt of <b>{supplier}</b> (page {page} of {pages}):").format(
+    return _("🏢 Choose the gas facilities unit (УЭГХ) that serves your address: it is named "
+             "on the receipt of <b>{supplier}</b>. Or type the town it is named after, for "
+             "example «Керчь».\n\nPage {page} of {pages}:").format(
         supplier=_q(supplier.display_name(lang)),
         page=min(page, pages(len(supplier.units)) - 1) + 1,
         pages=pages(len(supplier.units)))
@@ -783,13 +785,39 @@ def build_router() -> Router:
             await query.answer(_("This button is no longer active."))
             return
         await query.answer()
-        unit = supplier.units[callback_data.index]
+        await _edit(message, _("✅ Unit: <b>{unit}</b>").format(
+            unit=_q(supplier.units[callback_data.index].name.get(user.language))), None)
+        await take_unit(message, state, data, supplier, callback_data.index, user.language)
+
+    async def take_unit(message: Message, state: FSMContext, data: LinkData,
+                        supplier: Supplier, index: int, lang: str) -> None:
+        unit = supplier.units[index]
         data.unit = unit.code
         await state.set_state(LinkStates.number)
         await data.save(state)
-        await _edit(message, _("✅ Unit: <b>{unit}</b>").format(
-            unit=_q(unit.name.get(user.language))), None)
-        await ask_number(message, supplier, unit.code, user.language)
+        await ask_number(message, supplier, unit.code, lang)
+
+    @router.message(LinkStates.unit, F.text, F.func(is_step_input))
+    async def unit_typed(message: Message, state: FSMContext, services: Services,
+                         user: User) -> None:
+        data, supplier = await _supplier_of(state, services)
+        if supplier is None:
+            await start_linking(message, state, services, user)
+            return
+        lang = user.language
+        found = find_units(supplier, message.text or "")
+        if len(found) == 1:
+            await message.answer(_("✅ Unit: <b>{unit}</b>").format(
+                unit=_q(supplier.units[found[0]].name.get(lang))))
+            await take_unit(message, state, data, supplier, found[0], lang)
+        elif found:
+            await message.answer(_("Several units match — choose yours:"),
+                                 reply_markup=units_keyboard(supplier, lang, 0, only=found))
+        else:
+            await message.answer(
+                _("I found no unit by that name. Type the town or district it is named after "
+                  "(for example «Керчь»), or choose it with the buttons below."),
+                reply_markup=units_keyboard(supplier, lang, 0))
 
     @router.message(LinkStates.unit)
     async def unit_bad_input(message: Message, state: FSMContext, services: Services,
@@ -798,7 +826,8 @@ def build_router() -> Router:
         if supplier is None:
             await start_linking(message, state, services, user)
             return
-        await message.answer(_("Please choose your unit (УЭГХ) with the buttons below."),
+        await message.answer(_("Please choose your unit (УЭГХ) with the buttons below, or type "
+                               "the town it is named after."),
                              reply_markup=units_keyboard(supplier, user.language, 0))
 
     # --- number -------------------------------------------------------------------------

@@ -24,6 +24,8 @@ from bot.billing.models import AccountInfo, AccountRef, Proof, ProofKind
 from bot.callbacks import ALL_CALLBACKS, LinkRegionCB, LinkSupplierCB, LinkUnitCB
 from bot.db.models_accounts import LinkAttempt, LinkedAccount
 from bot.services import Services
+from bot.services.linking import find_units
+from bot.suppliers.loader import load_catalog
 from tests.support.leaks import remember
 
 PHONE = "+79161234567"
@@ -253,6 +255,45 @@ async def test_perm_pin_in_english_from_the_menu(bot_env: Any) -> None:
 
 
 @pytest.mark.parametrize("lang", ["ru", "en"])
+async def test_crimea_unit_found_by_typing(bot_env: Any, lang: str) -> None:
+    """A trial typed «Kerch» at the unit step and was told to use the buttons (3 pages)."""
+    env = await bot_env()
+    supplier = env.runtime.app.catalog.get("crimea")
+    kerch = supplier.unit("kerch")
+    assert kerch is not None
+    client = env.client(language_code=lang)
+    await register(client, lang)
+    await client.send("/link")
+    await choose_supplier(client, "крым" if lang == "ru" else "Crimea",
+                          supplier.display_name(lang))
+    await client.send("абракадабра")
+    assert ("Не нашёл УЭГХ" if lang == "ru" else "I found no unit") in client.last_text()
+    assert await state_of(env, client) == "LinkStates:unit"
+    await client.send("Керчь" if lang == "ru" else "Kerch")
+    said = client.texts()[-2:]
+    assert kerch.name.get(lang) in said[0]
+    assert ("Отправьте номер лицевого счёта" if lang == "ru" else "Send the personal account "
+            "number") in said[1]
+    assert ("Сначала выберите" not in said[1]) and ("First choose" not in said[1])
+    assert await state_of(env, client) == "LinkStates:number"
+    context = env.dp.fsm.get_context(env.bot, client.user.id, client.user.id)
+    assert (await context.get_data())["unit"] == "kerch"
+
+
+def test_units_by_a_typed_name() -> None:
+    crimea = load_catalog().get("crimea")
+    assert crimea is not None
+    codes = [u.code for u in crimea.units]
+
+    def found(text: str) -> list[str]:
+        return [codes[i] for i in find_units(crimea, text)]
+
+    assert found("Керчь") == found("керченское УЭГХ") == found("Kerch") == ["kerch"]
+    assert found("Ялта") == ["yalta"] and found("Евпатория") == ["evpatoria"]
+    assert found("УЭГХ") == [] and found("") == [] and found("Москва") == []
+
+
+@pytest.mark.parametrize("lang", ["ru", "en"])
 async def test_crimea_unit_surname_and_last_payment(bot_env: Any, lang: str) -> None:
     env = await bot_env()
     account = next(e for e in await entries(env, "crimea") if e.last_payment)
@@ -267,7 +308,10 @@ async def test_crimea_unit_surname_and_last_payment(bot_env: Any, lang: str) -> 
     name = supplier.display_name(lang)
     assert results[:2] == [name, env.runtime.app.catalog.get("sevgas").display_name(lang)]
     await client.click(name)
-    assert ("(страница 1 из 3)" if lang == "ru" else "(page 1 of 3)") in client.last_text()
+    assert ("Страница 1 из 3" if lang == "ru" else "Page 1 of 3") in client.last_text()
+    # alphabetical in the user's language (the catalog lists them by their Russian names)
+    first_page = buttons(client.bot_messages()[-1])[:-1]
+    assert first_page == sorted(first_page, key=str.casefold)
     await choose_unit(client, unit.name.get(lang))
     assert unit.name.get(lang) in client.last_text()
     await client.send(account.number)

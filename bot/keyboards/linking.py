@@ -91,15 +91,23 @@ def region_suppliers_keyboard(group: RegionGroup, lang: str, page: int) -> Inlin
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-def units_keyboard(supplier: Supplier, lang: str, page: int) -> InlineKeyboardMarkup:
-    page = _clamp(page, len(supplier.units))
-    start = page * PAGE_SIZE
+def units_keyboard(supplier: Supplier, lang: str, page: int,
+                   only: Sequence[int] | None = None) -> InlineKeyboardMarkup:
+    """The supplier's units in the alphabetical order of `lang`, a page at a time; `only`:
+    just these (indexes into `supplier.units`, found by typing), on one page."""
+    units = supplier.units
+    if only is not None:
+        return InlineKeyboardMarkup(inline_keyboard=[
+            [InlineKeyboardButton(text=units[i].name.get(lang),
+                                  callback_data=LinkUnitCB(index=i).pack())] for i in only])
+    order = sorted(range(len(units)), key=lambda i: units[i].name.get(lang).casefold())
+    page = _clamp(page, len(order))
     rows = [
-        [InlineKeyboardButton(text=unit.name.get(lang),
-                              callback_data=LinkUnitCB(index=start + offset).pack())]
-        for offset, unit in enumerate(supplier.units[start:start + PAGE_SIZE])
+        [InlineKeyboardButton(text=units[i].name.get(lang),
+                              callback_data=LinkUnitCB(index=i).pack())]
+        for i in order[page * PAGE_SIZE:(page + 1) * PAGE_SIZE]
     ]
-    nav = _nav_row("unit", page, len(supplier.units))
+    nav = _nav_row("unit", page, len(order))
     if nav:
         rows.append(nav)
     return InlineKeyboardMarkup(inline_keyboard=rows)

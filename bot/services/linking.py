@@ -162,6 +162,22 @@ def normalize_surname(raw: str) -> str:
     return surname
 
 
+_UNIT_STOPWORDS = frozenset({"уэгх", "управление", "unit", "gas", "facilities", "the"})
+
+
+def find_units(supplier: Supplier, text: str) -> list[int]:
+    """The supplier's units (indexes into `supplier.units`) a typed name points to: «Керчь»,
+    «керченское», «Kerch». Every word matches by its stem (its ending cut off: «Керчь» is
+    in «Керченское»), in either language's name."""
+    words = [w for w in re.findall(r"\w+", text.casefold()) if w not in _UNIT_STOPWORDS]
+    stems = [w[:max(3, len(w) - 2)] for w in words]
+    if not stems:
+        return []
+    return [index for index, unit in enumerate(supplier.units)
+            if all(any(stem in name.casefold() for name in (unit.name.ru, unit.name.en))
+                   for stem in stems)]
+
+
 def parse_payment(raw: str, *, comma_groups: bool = False) -> Decimal:
     """«1 250,50», «1250.5 руб.», «0» → Decimal. Either separator: people copy amounts from
     receipts (comma) and from banking apps (dot). Thousands grouped with commas as English
