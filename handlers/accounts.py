@@ -64,8 +64,9 @@ def card_text(account: LinkedAccount, services: Services, lang: str) -> str:
     supplier = services.linking.supplier(account.supplier_code)
     title = services.accounts.title(account, lang)
     lines = [("⭐ " if account.is_default else "") + f"<b>{_q(title)}</b>"]
-    lines.append(_("Supplier: {supplier}").format(
-        supplier=_q(services.accounts.supplier_name(account, lang))))
+    supplier_name = services.accounts.supplier_name(account, lang)
+    if title != supplier_name:  # named by the user: the title does not say whose it is
+        lines.append(_("Supplier: {supplier}").format(supplier=_q(supplier_name)))
     unit = supplier.unit(account.unit) if supplier and account.unit else None
     if unit is not None:
         lines.append(_("Unit: {unit}").format(unit=_q(unit.name.get(lang))))

@@ -99,7 +99,8 @@ async def test_rename_validates_and_escapes(bot_env: Any) -> None:
     await client.send("/accounts")
     await client.click(buttons(client.bot_messages()[-1])[1])
     card = client.last_text()
-    assert "Поставщик: Газпром межрегионгаз Москва" in card
+    # unnamed, the title is the supplier: it is not repeated
+    assert card.startswith("<b>Газпром межрегионгаз Москва</b>") and "Поставщик:" not in card
     assert f"Лицевой счёт: <code>•••• {moscow.number[-4:]}</code>" in card
     assert "Привязан " in card
     # the account's own actions come last, after the features' buttons (balance, pay, ...)
@@ -118,6 +119,7 @@ async def test_rename_validates_and_escapes(bot_env: Any) -> None:
     assert client.texts()[-2] == "✅ Название сохранено."
     card = client.last_text()
     assert "<b>&lt;b&gt;Дача&lt;/b&gt; &amp; Co</b>" in card
+    assert "Поставщик: Газпром межрегионгаз Москва" in card
     assert await state_of(env, client) is None
     rows = await linked(env, client.user.id)
     assert rows[1].alias == "<b>Дача</b> & Co"

@@ -43,12 +43,12 @@ def utf16(text: str) -> int:
 
 
 RU = {
-    "balance": "💰 Баланс", "payments": "🧾 Платежи", "charges": "📊 Начисления",
+    "balance": "💰 Баланс", "payments": "💸 Платежи", "charges": "📊 Начисления",
     "details": "ℹ️ Сведения", "other": "🔀 Другой счёт", "all": "🗂 Все счета",
     "retry": "🔄 Повторить", "link": "🔗 Привязать лицевой счёт",
 }
 EN = {
-    "balance": "💰 Balance", "payments": "🧾 Payments", "charges": "📊 Charges",
+    "balance": "💰 Balance", "payments": "💸 Payments", "charges": "📊 Charges",
     "details": "ℹ️ Account details", "other": "🔀 Another account", "all": "🗂 All accounts",
     "retry": "🔄 Retry", "link": "🔗 Link an account",
 }

@@ -79,7 +79,7 @@ async def test_balance_and_histories_end_to_end(tmp_path: Path) -> None:
             assert "К оплате: " + fmt_money(Decimal(entry["balance_due"]), "ru") in text
             assert f"•••• {entry['account'][-4:]}" in text and entry["account"] not in text
 
-            payments = await user.click("🧾 Платежи")
+            payments = await user.click("💸 Платежи")
             assert f"Платежи за {year} год" in payments.params["text"]
             last_year = await user.click(str(year - 1), expect=edited(user))
             assert f"Платежи за {year - 1} год" in last_year.params["text"]

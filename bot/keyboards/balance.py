@@ -31,7 +31,7 @@ def balance_card_keyboard(account: LinkedAccount, *, switch: bool) -> InlineKeyb
     """Under a balance card: the histories, the other features, and with `switch` (the user
     has several accounts) the way to another account's card or to all of them."""
     rows = [
-        [InlineKeyboardButton(text=_("🧾 Payments"),
+        [InlineKeyboardButton(text=_("💸 Payments"),
                               callback_data=HistoryCB(what="pay", id=account.id).pack()),
          InlineKeyboardButton(text=_("📊 Charges"),
                               callback_data=HistoryCB(what="chg", id=account.id).pack())],
