@@ -194,6 +194,10 @@ def build_router() -> Router:
         if not accounts:
             await edit_or_send(message, no_accounts_text(), no_accounts_keyboard())
             return
+        if len(accounts) == 1:
+            # An older card's button after the others were unlinked: nothing to choose from.
+            await edit_or_send(message, *await _card(services, user, accounts[0], False))
+            return
         await edit_or_send(message, *choice_view(accounts, services, user.language))
 
     @router.callback_query(BalanceCB.filter(F.action.in_({"new", "open"})))

@@ -428,6 +428,28 @@ async def test_account_unknown_to_the_supplier(bot_env: Any) -> None:
     assert f"•••• {account.number[-4:]}" in client.last_text()
 
 
+async def test_another_account_with_one_left_shows_its_card(bot_env: Any) -> None:
+    """A trial pressed «🔀 Another account» of an old card after unlinking the others: the
+    choice had a single account in it."""
+    env = await bot_env()
+    client = env.client()
+    await register(client)
+    three = await link_three(env, client)
+    await client.send("💰 Баланс")
+    card = client.bot_messages()[-1]
+    for _ in range(2):
+        await client.send("/accounts")
+        await client.click(buttons(client.bot_messages()[-1])[1])
+        await client.click("🗑 Отключить")
+        await client.click("🗑 Да, отключить")
+    (left,) = await linked(env, client.user.id)
+    await client.click(RU["other"], in_message=card)
+    assert "какого лицевого счёта" not in client.last_text()
+    assert f"•••• {left.number[-4:]}" in client.last_text()
+    assert RU["other"] not in buttons(client.bot_messages()[-1])
+    assert any(left.number == e.entry.number for e in three.values())
+
+
 async def test_stale_buttons_are_answered(bot_env: Any) -> None:
     env = await bot_env()
     client = env.client()
