@@ -25,6 +25,7 @@ from bot.keyboards.common import MENU_ACCOUNTS
 from bot.services import Services
 from bot.services.accounts import AccountGone, InvalidAlias, masked_number
 from fsm.accounts import AccountData, AccountStates
+from handlers.markup import take_buttons_off
 
 
 def _q(text: str) -> str:
@@ -182,7 +183,7 @@ def build_router() -> Router:
             await services.accounts.rename(user.id, account.id, None)
             await state.clear()
             await query.answer(_("Name removed."))
-            await message.edit_reply_markup(reply_markup=None)
+            await take_buttons_off(message)
             await message.answer(card_text(account, services, lang),
                                  reply_markup=account_card_keyboard(account))
         else:

@@ -75,7 +75,7 @@ from bot.suppliers.accounts import AccountError, mask_account
 from bot.suppliers.models import ProofKind, Supplier
 from fsm.linking import LinkData, LinkStates, draft_id, drop_kept_link, keep_link, kept_link
 from handlers.account_choice import message_of
-from handlers.markup import drop_markup
+from handlers.markup import drop_markup, take_buttons_off
 
 # Callback prefixes of this conversation: its stale buttons are answered here, with the step.
 _PREFIXES = ("lk", "lks", "lkr", "lkg", "lku", "lkp", "lkd")
@@ -463,7 +463,9 @@ async def enter_linking(message: Message, state: FSMContext, services: Services,
             text = _("Linking account <code>{number}</code> ({supplier}) was left unfinished. "
                      "Go on with it, or start over with another account?")
         await message.answer(text.format(number=number, supplier=where),
-                             reply_markup=resume_keyboard(draft_id(data)))
+                             reply_markup=resume_keyboard(
+                                 draft_id(data),
+                                 step=await state.get_state() == LinkStates.resume.state))
         return
     await start_linking(message, state, services, user)
 
@@ -649,7 +651,7 @@ def build_router() -> Router:
               "«▶️ Go on» with it, or «🔄 Start over» with another account.").format(
                 number=mask_account(kept.number),
                 supplier=_q(_where(supplier, kept.unit, user.language))),
-            reply_markup=resume_keyboard(draft_id(kept)))
+            reply_markup=resume_keyboard(draft_id(kept), step=True))
 
     # --- supplier: search ---------------------------------------------------------------
 
@@ -702,7 +704,7 @@ def build_router() -> Router:
         await query.answer()
         message = message_of(query)
         if message is not None:
-            await message.edit_reply_markup(reply_markup=None)
+            await take_buttons_off(message)
             await ask_supplier(message)
 
     @router.callback_query(LinkStates.supplier, LinkPageCB.filter(F.what == "reg"))
@@ -868,7 +870,7 @@ def build_router() -> Router:
             await query.answer(_("This button is no longer active."))
             return
         await query.answer()
-        await message.edit_reply_markup(reply_markup=None)
+        await take_buttons_off(message)
         data.proof = kind.value
         await ask_proof(message, state, data, supplier, user.language)
 
@@ -990,12 +992,12 @@ def build_router() -> Router:
             return
         if current == LinkStates.number.state:
             await query.answer()
-            await message.edit_reply_markup(reply_markup=None)
+            await take_buttons_off(message)
             await look_up(message, state, services, user, supplier, data, data.number,
                           event_log)
         elif current == LinkStates.payment.state and data.surname and data.payment:
             await query.answer()
-            await message.edit_reply_markup(reply_markup=None)
+            await take_buttons_off(message)
             proof = Proof(ProofKind.SURNAME_PAYMENT, surname=data.surname,
                           last_payment=Decimal(data.payment))
             await prove(message, state, services, user, supplier, data, proof, event_log)

@@ -28,6 +28,7 @@ from bot.services.errors import ForeignContact, InvalidEmail, InvalidPhone
 from bot.services.users import RegistrationStep, mask_email, mask_phone, registration_step
 from fsm.registration import RegistrationData, RegistrationStates
 from handlers.deeplinks import follow_deep_link
+from handlers.markup import take_buttons_off
 
 STEP_STATES = {
     RegistrationStep.LANGUAGE: RegistrationStates.language,
@@ -172,7 +173,7 @@ def build_router() -> Router:
             await query.answer(LANGUAGE_NAMES.get(callback_data.code, callback_data.code))
             await state.set_state(RegistrationStates.consent)
             if isinstance(query.message, Message):
-                await query.message.edit_reply_markup(reply_markup=None)
+                await take_buttons_off(query.message)
                 await ask_consent(query.message, config)
 
     @router.callback_query(RegistrationStates.consent, ConsentCB.filter())
@@ -181,7 +182,7 @@ def build_router() -> Router:
         await query.answer()
         message = query.message if isinstance(query.message, Message) else None
         if message:
-            await message.edit_reply_markup(reply_markup=None)
+            await take_buttons_off(message)
         if not callback_data.accept:
             await state.clear()
             if message:
@@ -261,7 +262,7 @@ def build_router() -> Router:
         await query.answer()
         if not isinstance(query.message, Message) or user is None:
             return
-        await query.message.edit_reply_markup(reply_markup=None)
+        await take_buttons_off(query.message)
         await finish_registration(query.message, state, user, services)
 
     @router.message(RegistrationStates.language)

@@ -49,6 +49,7 @@ from bot.services.support import (
     validate_description,
 )
 from fsm.support import SupportData, SupportStates
+from handlers.markup import take_buttons_off
 from handlers.support_staff import (
     notify_closed_by_user,
     publish_ticket,
@@ -336,7 +337,7 @@ def build_router() -> Router:
         await query.answer()
         if not isinstance(query.message, Message):
             return
-        await query.message.edit_reply_markup(reply_markup=None)
+        await take_buttons_off(query.message)
         await create_ticket(query.message, state, services, user, account_id, bot, config, runtime,
                       i18n)
 

@@ -15,6 +15,7 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.callbacks import AccountCB, LinkCB
 from bot.db.models_accounts import LinkedAccount
+from bot.keyboards.step import StepKeyboard
 
 # Buttons one feature offers for an account; none when it does not apply to this account.
 AccountButtons = Callable[[LinkedAccount], Iterable[InlineKeyboardButton]]
@@ -100,7 +101,7 @@ def unlink_confirm_keyboard(account: LinkedAccount) -> InlineKeyboardMarkup:
 def alias_keyboard(account: LinkedAccount) -> InlineKeyboardMarkup | None:
     if not account.alias:
         return None
-    return InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(
+    return StepKeyboard(inline_keyboard=[[InlineKeyboardButton(
         text=_("Remove the name"),
         callback_data=AccountCB(action="unalias", id=account.id).pack())]])
 

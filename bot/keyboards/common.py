@@ -10,6 +10,7 @@ from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import lazy_gettext as __
 
 from bot.callbacks import ConsentCB, LanguageCB, SkipEmailCB
+from bot.keyboards.step import StepKeyboard
 
 # Language names are endonyms: each is written in its own language, whatever the UI language.
 LANGUAGE_NAMES = {"ru": "🇷🇺 Русский", "en": "🇬🇧 English"}
@@ -34,11 +35,13 @@ def language_keyboard(current: str | None, origin: str) -> InlineKeyboardMarkup:
         )
         for code, name in LANGUAGE_NAMES.items()
     ]
-    return InlineKeyboardMarkup(inline_keyboard=[buttons])
+    # Registration's first step; in /settings it is a menu's, which stays.
+    kind = StepKeyboard if origin == "reg" else InlineKeyboardMarkup
+    return kind(inline_keyboard=[buttons])
 
 
 def consent_keyboard() -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
+    return StepKeyboard(
         inline_keyboard=[
             [
                 InlineKeyboardButton(
@@ -64,7 +67,7 @@ def share_phone_keyboard() -> ReplyKeyboardMarkup:
 
 
 def skip_email_keyboard() -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
+    return StepKeyboard(
         inline_keyboard=[
             [InlineKeyboardButton(text=_("Skip ➡️"), callback_data=SkipEmailCB().pack())]
         ]

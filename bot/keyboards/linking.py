@@ -17,6 +17,7 @@ from bot.callbacks import (
     LinkSupplierCB,
     LinkUnitCB,
 )
+from bot.keyboards.step import StepKeyboard
 from bot.suppliers.models import ProofKind, RegionGroup, Supplier
 
 # Enough to choose from on a phone screen without scrolling.
@@ -53,7 +54,7 @@ def browse_button() -> InlineKeyboardButton:
 
 
 def search_prompt_keyboard() -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(inline_keyboard=[[browse_button()]])
+    return StepKeyboard(inline_keyboard=[[browse_button()]])
 
 
 def _supplier_button(supplier: Supplier, lang: str) -> InlineKeyboardButton:
@@ -64,7 +65,7 @@ def _supplier_button(supplier: Supplier, lang: str) -> InlineKeyboardButton:
 def search_results_keyboard(found: Sequence[Supplier], lang: str) -> InlineKeyboardMarkup:
     rows = [[_supplier_button(supplier, lang)] for supplier in found[:MAX_RESULTS]]
     rows.append([browse_button()])
-    return InlineKeyboardMarkup(inline_keyboard=rows)
+    return StepKeyboard(inline_keyboard=rows)
 
 
 def regions_keyboard(regions: Sequence[tuple[int, RegionGroup]], lang: str,
@@ -81,14 +82,14 @@ def regions_keyboard(regions: Sequence[tuple[int, RegionGroup]], lang: str,
         rows.append(nav)
     rows.append([InlineKeyboardButton(text=_("🔍 Search by name"),
                                       callback_data=LinkCB(action="search").pack())])
-    return InlineKeyboardMarkup(inline_keyboard=rows)
+    return StepKeyboard(inline_keyboard=rows)
 
 
 def region_suppliers_keyboard(group: RegionGroup, lang: str, page: int) -> InlineKeyboardMarkup:
     rows = [[_supplier_button(supplier, lang)] for supplier in group.suppliers]
     rows.append([InlineKeyboardButton(text=_("⬅️ Back to regions"),
                                       callback_data=LinkPageCB(what="reg", page=page).pack())])
-    return InlineKeyboardMarkup(inline_keyboard=rows)
+    return StepKeyboard(inline_keyboard=rows)
 
 
 def units_keyboard(supplier: Supplier, lang: str, page: int,
@@ -97,7 +98,7 @@ def units_keyboard(supplier: Supplier, lang: str, page: int,
     just these (indexes into `supplier.units`, found by typing), on one page."""
     units = supplier.units
     if only is not None:
-        return InlineKeyboardMarkup(inline_keyboard=[
+        return StepKeyboard(inline_keyboard=[
             [InlineKeyboardButton(text=units[i].name.get(lang),
                                   callback_data=LinkUnitCB(index=i).pack())] for i in only])
     order = sorted(range(len(units)), key=lambda i: units[i].name.get(lang).casefold())
@@ -110,7 +111,7 @@ def units_keyboard(supplier: Supplier, lang: str, page: int,
     nav = _nav_row("unit", page, len(order))
     if nav:
         rows.append(nav)
-    return InlineKeyboardMarkup(inline_keyboard=rows)
+    return StepKeyboard(inline_keyboard=rows)
 
 
 def proof_name(supplier: Supplier, kind: ProofKind, lang: str) -> str:
@@ -124,16 +125,19 @@ def proof_name(supplier: Supplier, kind: ProofKind, lang: str) -> str:
 
 def proof_keyboard(supplier: Supplier, lang: str) -> InlineKeyboardMarkup:
     icons = {ProofKind.PIN: "🔢", ProofKind.SURNAME_PAYMENT: "👤"}
-    return InlineKeyboardMarkup(inline_keyboard=[
+    return StepKeyboard(inline_keyboard=[
         [InlineKeyboardButton(text=f"{icons[kind]} {proof_name(supplier, kind, lang)}",
                               callback_data=LinkProofCB(kind=kind.value).pack())]
         for kind in supplier.proofs
     ])
 
 
-def resume_keyboard(draft: str) -> InlineKeyboardMarkup:
-    """Mid-linking, an entry to linking asks first: go on, or start over."""
-    return InlineKeyboardMarkup(inline_keyboard=[[
+def resume_keyboard(draft: str, *, step: bool) -> InlineKeyboardMarkup:
+    """Mid-linking, an entry to linking asks first: go on, or start over. `step`: the
+    question is the step the user is at (LinkStates.resume), not a word about a linking
+    kept aside while they do something else."""
+    kind = StepKeyboard if step else InlineKeyboardMarkup
+    return kind(inline_keyboard=[[
         InlineKeyboardButton(text=_("▶️ Go on"),
                              callback_data=LinkDraftCB(action="resume", draft=draft).pack()),
         InlineKeyboardButton(text=_("🔄 Start over"),

@@ -15,6 +15,7 @@ from bot.billing.models import Period
 from bot.callbacks import PayCB, ReceiptCB, ReceiptPageCB
 from bot.db.models_accounts import LinkedAccount
 from bot.i18n import fmt_period
+from bot.keyboards.step import StepKeyboard
 
 # Two years of monthly receipts in three pages; a row of two month names fits a phone.
 PERIODS_PAGE_SIZE = 8
@@ -39,7 +40,7 @@ def receipt_buttons(account: LinkedAccount) -> list[InlineKeyboardButton]:
 
 def pay_accounts_keyboard(entries: Sequence[tuple[LinkedAccount, str]]) -> InlineKeyboardMarkup:
     """One button per account (`entries`: the account and its button text)."""
-    return InlineKeyboardMarkup(inline_keyboard=[
+    return StepKeyboard(inline_keyboard=[
         [InlineKeyboardButton(text=text,
                               callback_data=PayCB(action="start", id=account.id).pack())]
         for account, text in entries
@@ -48,7 +49,7 @@ def pay_accounts_keyboard(entries: Sequence[tuple[LinkedAccount, str]]) -> Inlin
 
 def receipt_accounts_keyboard(entries: Sequence[tuple[LinkedAccount, str]]
                               ) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(inline_keyboard=[
+    return StepKeyboard(inline_keyboard=[
         [InlineKeyboardButton(text=text,
                               callback_data=ReceiptCB(action="start", id=account.id).pack())]
         for account, text in entries
@@ -68,7 +69,7 @@ def amount_keyboard(account_id: int, due_label: str | None) -> InlineKeyboardMar
     rows.append([InlineKeyboardButton(
         text=_("✏️ Another amount") if due_label is not None else _("✏️ Enter an amount"),
         callback_data=PayCB(action="custom", id=account_id).pack())])
-    return InlineKeyboardMarkup(inline_keyboard=rows)
+    return StepKeyboard(inline_keyboard=rows)
 
 
 def pay_retry_keyboard(account_id: int) -> InlineKeyboardMarkup:
@@ -99,7 +100,7 @@ def periods_keyboard(account_id: int, periods: Sequence[Period], lang: str,
     ones a page at a time, with arrows labelled by the page they lead to."""
     rows: list[list[InlineKeyboardButton]] = []
     if not periods:
-        return InlineKeyboardMarkup(inline_keyboard=rows)
+        return StepKeyboard(inline_keyboard=rows)
 
     def get(period: Period, text: str) -> InlineKeyboardButton:
         return InlineKeyboardButton(
@@ -126,7 +127,7 @@ def periods_keyboard(account_id: int, periods: Sequence[Period], lang: str,
             callback_data=ReceiptPageCB(id=account_id, page=page + 1).pack()))
     if nav:
         rows.append(nav)
-    return InlineKeyboardMarkup(inline_keyboard=rows)
+    return StepKeyboard(inline_keyboard=rows)
 
 
 def receipt_retry_keyboard(account_id: int, period: Period | None) -> InlineKeyboardMarkup:

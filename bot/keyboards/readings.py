@@ -10,6 +10,7 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.callbacks import ReadingCB, ReadingMeterCB, ReadingStepCB
 from bot.db.models_accounts import LinkedAccount
+from bot.keyboards.step import StepKeyboard
 
 # How much of the idempotency key a confirmation's buttons carry: enough to tell two
 # confirmations of one user apart, short enough for the 64 bytes of callback data.
@@ -23,7 +24,7 @@ def reading_buttons(account: LinkedAccount) -> list[InlineKeyboardButton]:
 
 
 def accounts_keyboard(entries: Sequence[tuple[LinkedAccount, str]]) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(inline_keyboard=[
+    return StepKeyboard(inline_keyboard=[
         [InlineKeyboardButton(text=text,
                               callback_data=ReadingCB(action="acc", id=account.id).pack())]
         for account, text in entries
@@ -31,7 +32,7 @@ def accounts_keyboard(entries: Sequence[tuple[LinkedAccount, str]]) -> InlineKey
 
 
 def meters_keyboard(account_id: int, labels: Sequence[str]) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(inline_keyboard=[
+    return StepKeyboard(inline_keyboard=[
         [InlineKeyboardButton(
             text=label,
             callback_data=ReadingMeterCB(action="open", id=account_id, m=index).pack())]
@@ -87,7 +88,7 @@ def retry_keyboard(account_id: int, meter_index: int | None) -> InlineKeyboardMa
 
 def confirm_keyboard(key: str) -> InlineKeyboardMarkup:
     tag = key[:KEY_TAG_LEN]
-    return InlineKeyboardMarkup(inline_keyboard=[
+    return StepKeyboard(inline_keyboard=[
         [InlineKeyboardButton(text=_("✅ Submit"),
                               callback_data=ReadingStepCB(action="submit", k=tag).pack())],
         [InlineKeyboardButton(text=_("✏️ Change"),

@@ -9,6 +9,7 @@ from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 
 from bot.callbacks import ReminderActionCB, ReminderCB
+from bot.keyboards.step import StepKeyboard
 from bot.reminders.models import (
     HOUR_CHOICES,
     PAYMENT_DAYS_BEFORE_CHOICES,
@@ -113,7 +114,7 @@ def time_keyboard(account_id: int, current: time) -> InlineKeyboardMarkup:
         buttons.append(_button(mark + fmt_time(value), "settime", account_id, f"{hour:02d}00"))
     rows = [buttons[i:i + _HOURS_ROW] for i in range(0, len(buttons), _HOURS_ROW)]
     rows.append([_button(_("⬅️ Back"), "open", account_id)])
-    return InlineKeyboardMarkup(inline_keyboard=rows)
+    return StepKeyboard(inline_keyboard=rows)
 
 
 def timezone_keyboard(account_id: int, chosen: str | None) -> InlineKeyboardMarkup:

@@ -4,6 +4,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 
 from bot.callbacks import SettingsCB
+from bot.keyboards.step import StepKeyboard
 
 
 def settings_keyboard(has_email: bool) -> InlineKeyboardMarkup:
@@ -27,7 +28,7 @@ def settings_keyboard(has_email: bool) -> InlineKeyboardMarkup:
 def email_settings_keyboard(has_email: bool) -> InlineKeyboardMarkup | None:
     if not has_email:
         return None
-    return InlineKeyboardMarkup(
+    return StepKeyboard(
         inline_keyboard=[
             [
                 InlineKeyboardButton(
@@ -40,7 +41,7 @@ def email_settings_keyboard(has_email: bool) -> InlineKeyboardMarkup | None:
 
 
 def delete_confirm_keyboard() -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
+    return StepKeyboard(
         inline_keyboard=[
             [
                 InlineKeyboardButton(

@@ -9,6 +9,7 @@ from babel.support import LazyProxy
 
 from bot.callbacks import SupportAccountCB, SupportCB, SupportTopicCB
 from bot.db.models_support import TicketTopic
+from bot.keyboards.step import StepKeyboard
 
 TOPIC_LABELS: dict[str, LazyProxy] = {
     TicketTopic.LINKING: __("🔗 Linking an account"),
@@ -33,7 +34,7 @@ def topics_keyboard(tickets: int) -> InlineKeyboardMarkup:
         rows.append([InlineKeyboardButton(
             text=_("📂 My tickets ({count})").format(count=tickets),
             callback_data=SupportCB(action="list").pack())])
-    return InlineKeyboardMarkup(inline_keyboard=rows)
+    return StepKeyboard(inline_keyboard=rows)
 
 
 def accounts_keyboard(entries: list[tuple[int, str]]) -> InlineKeyboardMarkup:
@@ -42,7 +43,7 @@ def accounts_keyboard(entries: list[tuple[int, str]]) -> InlineKeyboardMarkup:
             for account_id, text in entries]
     rows.append([InlineKeyboardButton(text=_("No specific account"),
                                       callback_data=SupportAccountCB(id=0).pack())])
-    return InlineKeyboardMarkup(inline_keyboard=rows)
+    return StepKeyboard(inline_keyboard=rows)
 
 
 def reply_keyboard(ticket_id: int) -> InlineKeyboardMarkup:

@@ -4,21 +4,25 @@ is over.
 A step asks with inline buttons (the language, «Skip» the e-mail, the supplier, the meter,
 «✅ Submit»…). When the user answers by typing instead, leaves with a command or the menu,
 or the step is asked again after a wrong input, the old buttons would stay in the chat, each
-press answered «no longer active». So:
+press answered «no longer active». The keyboards that answer a step are built as
+`StepKeyboard` (bot/keyboards/step.py); cards, notices and results keep their buttons,
+which work from any message. Then:
 
 - `KeyboardNotes`, a middleware of the bot's session, notes the messages of the update's
-  chat that the bot sends or edits with inline buttons while it handles an update, and those
-  whose buttons it takes off;
+  chat that the bot sends or edits with a step keyboard while it handles an update, and
+  those whose step buttons it takes off or replaces;
 - `StepKeyboards`, an outer middleware on the root router's messages and button presses in
   private chats, decides once the handler is done: when the user is left in a conversation
-  step and the update sent buttons, those are the step's live buttons, and the earlier live
-  ones lose theirs; when the update left the conversation, or moved to another step without
-  buttons, the live ones lose theirs. Buttons sent as the conversation ends (a result card,
-  «▶️ Continue linking») are not a step's and stay.
+  step and the update sent step buttons, those are the live ones, and the earlier live ones
+  lose theirs; when the update left the conversation, or moved to another step without
+  step buttons, the live ones lose theirs — except the message whose button was pressed,
+  which its handler has dealt with (a list of periods left for the next receipt).
 
 The live messages' ids wait in their own FSM slot (destiny `step_keyboards`), next to the
 conversation's data, which conversations replace freely. An update that neither changes the
-step nor sends buttons costs nothing; nor does one outside conversations.
+step nor sends step buttons costs nothing; nor does one outside conversations, or one that
+enters a conversation (none is live then, but for one whose state expired: its buttons are
+left, answered «no longer active» as before).
 """
 
 from __future__ import annotations
@@ -39,9 +43,10 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.fsm.context import FSMContext
 from aiogram.methods import Response, TelegramMethod
 from aiogram.methods.base import TelegramType
-from aiogram.types import CallbackQuery, Chat, InlineKeyboardMarkup, Message, TelegramObject
+from aiogram.types import CallbackQuery, Chat, Message, TelegramObject
 
 from bot.fsm_storage.tracked import TrackedState
+from bot.keyboards.step import StepKeyboard
 
 logger = logging.getLogger(__name__)
 
@@ -72,11 +77,11 @@ class KeyboardNotes(BaseRequestMiddleware):
         if noted is None or not isinstance(result, Message) or result.chat.id != noted.chat_id:
             return result
         markup = getattr(method, "reply_markup", None)
-        if isinstance(markup, InlineKeyboardMarkup) and markup.inline_keyboard:
+        if isinstance(markup, StepKeyboard) and markup.inline_keyboard:
             if result.message_id not in noted.sent:
                 noted.sent.append(result.message_id)
             noted.cleared.discard(result.message_id)
-        elif method.__api_method__ in _EDITS:
+        elif method.__api_method__ in _EDITS:  # no step buttons on it any more
             noted.cleared.add(result.message_id)
             if result.message_id in noted.sent:
                 noted.sent.remove(result.message_id)
@@ -121,15 +126,18 @@ class StepKeyboards(BaseMiddleware):
             return result  # the same step, no new buttons: the live ones stay
         bot = data.get("bot")
         if bot is not None:
-            await self._settle(bot, state, chat.id, live, noted, _pressed(event))
+            await self._settle(bot, state, chat.id, live, noted, _pressed(event),
+                               entering=before is None)
         return result
 
     @staticmethod
     async def _settle(bot: Bot, state: FSMContext, chat_id: int, live: list[int],
-                      noted: _Noted, pressed: int | None) -> None:
+                      noted: _Noted, pressed: int | None, *, entering: bool) -> None:
         slot = _slot(state)
-        stored = await slot.get_data()
-        earlier = [i for i in stored.get("ids", ()) if isinstance(i, int)]
+        earlier: list[int] = []
+        if not entering:
+            stored = await slot.get_data()
+            earlier = [i for i in stored.get("ids", ()) if isinstance(i, int)]
         for message_id in earlier:
             if message_id in live or message_id in noted.cleared or message_id == pressed:
                 # Still live, or the handler took its buttons off itself, or it left the
