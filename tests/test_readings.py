@@ -524,9 +524,9 @@ async def test_cancel_at_the_confirmation(bot_env: Any) -> None:
     await client.send("/reading")
     await client.send(str(int(previous) + 3))
     await client.send("what now?")
-    assert "Press «✅ Submit» to send the reading" in client.last_text()
+    assert "Press “✅ Submit” to send the reading" in client.last_text()
     await client.send_sticker()
-    assert "Press «✅ Submit»" in client.last_text()
+    assert "Press “✅ Submit”" in client.last_text()
     await client.click("✖️ Cancel")
     assert client.last_text() == "Cancelled. The reading was not sent."
     assert await state_of(env, client) is None and await outbox(env) == []
