@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Final
 
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from pydantic import ValidationError
 
+from bot.fsm_storage.keys import side_slot
 from fsm.base import FormData
 
 
@@ -55,7 +55,7 @@ class KeptLink(LinkData):
 
 
 def _slot(state: FSMContext) -> FSMContext:
-    return FSMContext(storage=state.storage, key=replace(state.key, destiny=KEPT_DESTINY))
+    return side_slot(state, KEPT_DESTINY)
 
 
 async def keep_link(state: FSMContext, data: LinkData, step: str) -> None:

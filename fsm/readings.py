@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from typing import Final
@@ -12,6 +11,7 @@ from aiogram.fsm.state import State, StatesGroup
 from pydantic import Field, ValidationError
 
 from bot.billing.models import LastReading, Meter, ReadingSource, ReadingState
+from bot.fsm_storage.keys import side_slot
 from fsm.base import FormData
 
 
@@ -110,7 +110,7 @@ class KeptReading(FormData):
 
 
 def _slot(state: FSMContext) -> FSMContext:
-    return FSMContext(storage=state.storage, key=replace(state.key, destiny=KEPT_DESTINY))
+    return side_slot(state, KEPT_DESTINY)
 
 
 async def keep_unsaved(state: FSMContext, data: ReadingData) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Literal
 
+from aiogram.fsm.context import FSMContext
 from aiogram.fsm.storage.base import DEFAULT_DESTINY, DefaultKeyBuilder, StorageKey
 
 
@@ -26,3 +28,10 @@ class DestinyKeyBuilder(DefaultKeyBuilder):
         if key.destiny == DEFAULT_DESTINY:
             return super().build(key, part)
         return self._destinies.build(key, part)
+
+
+def side_slot(state: FSMContext, destiny: str) -> FSMContext:
+    """A context next to `state`'s, same chat and user, under its own destiny: what a
+    conversation keeps aside (a reading's values, a linking's draft, the live step buttons)
+    while the conversation's own data is replaced freely."""
+    return FSMContext(storage=state.storage, key=replace(state.key, destiny=destiny))

@@ -31,7 +31,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from aiogram import BaseMiddleware, Bot, Router
@@ -45,6 +45,7 @@ from aiogram.methods import Response, TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiogram.types import CallbackQuery, Chat, Message, TelegramObject
 
+from bot.fsm_storage.keys import side_slot
 from bot.fsm_storage.tracked import TrackedState
 from bot.keyboards.step import StepKeyboard
 
@@ -94,7 +95,7 @@ def note_keyboards(bot: Bot) -> None:
 
 
 def _slot(state: FSMContext) -> FSMContext:
-    return FSMContext(storage=state.storage, key=replace(state.key, destiny=DESTINY))
+    return side_slot(state, DESTINY)
 
 
 class StepKeyboards(BaseMiddleware):
