@@ -61,8 +61,8 @@ class _Noted:
     """What the bot did to one chat's buttons while handling one update."""
 
     chat_id: int
-    sent: list[int] = field(default_factory=list)  # messages now carrying inline buttons
-    cleared: set[int] = field(default_factory=set)  # messages whose buttons it took off
+    sent: list[int] = field(default_factory=list)  # messages now carrying step buttons
+    cleared: set[int] = field(default_factory=set)  # messages it took step buttons off
 
 
 _noted: ContextVar[_Noted | None] = ContextVar("step_keyboards", default=None)
