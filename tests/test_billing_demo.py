@@ -692,6 +692,29 @@ async def test_postgres_holds_the_same_data_and_rules(postgres_url: str, catalog
         await first.verify_ownership(entry.ref, entry.proofs[-1])
 
 
+@pytest.mark.postgres
+async def test_postgres_takes_a_households_simultaneous_readings_in_turn(
+        postgres_url: str, catalog: Catalog) -> None:
+    """Members of a household sending readings of one meter at the same moment, through two
+    processes: each is answered (the supplier takes a corrected reading in place of the
+    earlier one), none with «not responding», and one reading of the period stays live."""
+    async with database(postgres_url) as one, database(postgres_url) as two:
+        first = DemoBillingConnector(one, catalog, Clock(CLOCK))
+        second = DemoBillingConnector(two, catalog, Clock(CLOCK))
+        await first.prepare(["mrg_krasnodar"])
+        entry = next(e for e in await first.demo_accounts(["mrg_krasnodar"])
+                     if len(e.meters) == 1 and e.meters[0].last is not None
+                     and len(e.meters[0].last.values) == 1)
+        meter_id = entry.meters[0].id
+        readings = [submission(meter_id, last_value(entry) + 10 + n, key=f"family-{n}")
+                    for n in range(12)]
+        acks = await asyncio.gather(*((first if n % 2 else second).submit_reading(
+            entry.ref, reading) for n, reading in enumerate(readings)))
+        assert len({ack.reference for ack in acks}) == len(readings)
+        live = await first.get_readings(entry.ref, meter_id, Period(2026, 11), Period(2026, 11))
+        assert len([r for r in live if r.source is ReadingSource.SUBSCRIBER]) == 1
+
+
 async def test_accounts_and_meters_are_found_once_then_kept(seeded: Seeded) -> None:
     """Accounts and meters never change once seeded: after the first call, the meter list
     costs one statement per meter (its last reading) and the readings one statement, and
