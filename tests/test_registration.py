@@ -429,3 +429,25 @@ async def test_commands_and_menu_entries_leave_the_settings_steps(bot_env: Any) 
         await client.click(button)
         await client.send("💰 Баланс")
         assert "/cancel" not in client.last_text()
+
+
+@pytest.mark.parametrize(("raw", "stored"), [
+    ("79035550011", "+79035550011"),
+    ("+7 (903) 555-00-11", "+79035550011"),
+    ("89035550011", "+79035550011"),  # the domestic form of a Russian mobile number
+    ("819012345678", "+819012345678"),  # Japan: an 8 that is a country code stays
+    ("8123456789", "+8123456789"),
+    ("380501234567", "+380501234567"),
+])
+def test_phone_numbers_are_stored_in_international_form(raw: str, stored: str) -> None:
+    from bot.services.users import normalize_phone
+
+    assert normalize_phone(raw) == stored
+
+
+@pytest.mark.parametrize("raw", ["12345", "8903555", "+1234567890123456"])
+def test_phone_numbers_of_impossible_length_are_refused(raw: str) -> None:
+    from bot.services.users import InvalidPhone, normalize_phone
+
+    with pytest.raises(InvalidPhone):
+        normalize_phone(raw)

@@ -63,9 +63,13 @@ def email_forms(email: str) -> tuple[str, ...]:
 
 
 def normalize_phone(raw: str) -> str:
+    """E.164 with its «+». A Russian mobile number in the domestic form (8 9XX …: no country
+    code begins with 89) is given its country code; any other is taken as international."""
     digits = re.sub(r"\D", "", raw)
     if not 10 <= len(digits) <= 15:
         raise InvalidPhone(raw)
+    if len(digits) == 11 and digits.startswith("89"):
+        digits = "7" + digits[1:]
     return "+" + digits
 
 
