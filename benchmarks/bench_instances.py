@@ -2,6 +2,7 @@
 round-robin load balancer, next to the bare aiogram echo bot.
 
     .venv/bin/python -m benchmarks.bench_instances [--rate 100 30] [--duration 30]
+                                                   [--instances 1 2]
 
 The same harness, users and update mix as `benchmarks.bench_webhook` (read its docstring):
 the harness plays Telegram and the load balancer at once, sending each update to the next
@@ -14,6 +15,7 @@ Redis and the harness, which the CPU lines show.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import sys
@@ -40,8 +42,13 @@ from benchmarks.bench_webhook import (
 )
 
 
+def _instances_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--instances", type=int, nargs="+", default=[1, 2], choices=(1, 2),
+                        help="how many instances to measure (several: one run each)")
+
+
 async def main(argv: list[str] | None = None) -> int:
-    args = arguments(argv)
+    args = arguments(argv, more=_instances_option)
     print(machine(), flush=True)
     rows: list[Row] = []
     outcomes = {}
@@ -52,7 +59,7 @@ async def main(argv: list[str] | None = None) -> int:
         print(f"registering {args.users} users with a linked account ...", flush=True)
         users = await prepare_users(database_url, args.users)
         async with BenchAPI() as api:
-            for count in (1, 2):
+            for count in args.instances:
                 bots = [gas_bot(api, workdir, f"gasbot-{count}-{n}", database_url, redis_url)
                         for n in range(count)]
                 try:
@@ -68,11 +75,12 @@ async def main(argv: list[str] | None = None) -> int:
             violations = len(api.violations)
     print()
     print_table(rows)
-    labels = [f"gas bot x{count} (PostgreSQL + Redis)" for count in (1, 2)]
+    labels = [f"gas bot x{count} (PostgreSQL + Redis)" for count in args.instances]
     print()
     print_summary(rows, args, labels)
     closed = [r.stats.throughput for r in rows if r.load.startswith("closed")]
-    print(f"two instances / one at full load: {closed[1] / closed[0]:.2f}")
+    if args.instances == [1, 2]:
+        print(f"two instances / one at full load: {closed[1] / closed[0]:.2f}")
     for count, per_instance in outcomes.items():
         print(f"updates by outcome, {count} instance(s): {per_instance}")
     print(f"Bot API spec violations: {violations}")

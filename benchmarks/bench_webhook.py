@@ -75,12 +75,16 @@ class BenchAPI(FakeBotAPI):
 
     def __init__(self, token: str = TOKEN) -> None:
         super().__init__(token)
-        self._waiting: dict[int, asyncio.Future[ApiCall]] = {}
+        self._waiting: dict[int, tuple[asyncio.Future[ApiCall], str]] = {}
+        # The latest calls, for telling what became of an update that got no reply.
+        self.recent: collections.deque[ApiCall] = collections.deque(maxlen=50_000)
+        self.unsolicited = 0  # the bot's messages of its own (see _record)
 
-    def expect_reply(self, chat_id: int) -> asyncio.Future[ApiCall]:
+    def expect_reply(self, chat_id: int, step: str = "") -> asyncio.Future[ApiCall]:
+        """The next message to `chat_id` that answers an update at `step` of the script."""
         assert chat_id not in self._waiting, "one update at a time per user"
         future: asyncio.Future[ApiCall] = asyncio.get_running_loop().create_future()
-        self._waiting[chat_id] = future
+        self._waiting[chat_id] = (future, step)
         return future
 
     def forget(self, chat_id: int) -> None:
@@ -88,15 +92,29 @@ class BenchAPI(FakeBotAPI):
 
     async def _record(self, call: ApiCall) -> None:
         await super()._record(call)
+        self.recent.append(call)
         if call.method in REPLY_METHODS and isinstance(call.chat_id, int):
-            future = self._waiting.pop(call.chat_id, None)
-            if future is not None and not future.done():
+            waiting = self._waiting.get(call.chat_id)
+            if waiting is None:
+                return
+            future, step = waiting
+            kind = _kind_of(str(call.params.get("text") or ""))
+            if kind == "left" or (kind == "accepted" and step not in ("submit", "")):
+                # Not the answer to this update: a reading queued while the supplier was
+                # «not responding», accepted since and told by the bot on its own; or the
+                # notice that follows the answer when a user leaves a reading's values.
+                self.unsolicited += 1
+                return
+            del self._waiting[call.chat_id]
+            if not future.done():
                 future.set_result(call)
 
     def trim(self) -> None:
         """Keep memory flat over long runs: the harness needs no history."""
         self.calls.clear()
         self.messages.clear()
+        self.recent.clear()
+        self.unsolicited = 0
 
 
 # --- processes -----------------------------------------------------------------------------
@@ -370,6 +388,9 @@ class Stats:
     no_idle_user: int = 0
     elapsed: float = 0.0
     replies: collections.Counter[str] = field(default_factory=collections.Counter)
+    # What became of updates without a reply, and replies of an unexpected kind: for reading.
+    lost: list[str] = field(default_factory=list)
+    odd: collections.Counter[str] = field(default_factory=collections.Counter)
 
     @property
     def completed(self) -> int:
@@ -416,7 +437,7 @@ class Harness:
         """One update of one user; its latency, or a timeout, goes into `stats`."""
         assert self.http is not None
         update = next_update(self.api, user, echo=self.echo)
-        reply = self.api.expect_reply(user.id)
+        reply = self.api.expect_reply(user.id, SCRIPT[user.step % len(SCRIPT)])
         url = self.urls[next(self.turn) % len(self.urls)]
         stats.sent += 1
         started = time.time()
@@ -430,16 +451,39 @@ class Harness:
                     self.api.forget(user.id)
                     return
             call = await asyncio.wait_for(reply, STEP_TIMEOUT)
-        except (TimeoutError, aiohttp.ClientError):
+        except (TimeoutError, aiohttp.ClientError) as exc:
             stats.timeouts += 1
             self.api.forget(user.id)
+            stats.lost.append(self._trace(user, update, url, started, exc))
             user.step = 0  # start over from the menu
             return
         stats.latencies.append(max(0.0, call.time - started))
         text = str(call.params.get("text") or "")
-        stats.replies[SCRIPT[user.step % len(SCRIPT)] + ":" + _kind_of(text)] += 1
+        kind = SCRIPT[user.step % len(SCRIPT)] + ":" + _kind_of(text)
+        stats.replies[kind] += 1
+        if kind == "submit:ok" and not self.echo:
+            stats.odd[f"{kind}: {text[:70]!r}"] += 1
         user.last_reply = call.result if isinstance(call.result, dict) else None
         user.step += 1
+
+    def _trace(self, user: BenchUser, update: dict[str, Any], url: str, started: float,
+               exc: BaseException) -> str:
+        """One update without a reply: what it was, and the Bot API calls for its chat since
+        shortly before it was sent."""
+        query = update.get("callback_query") or {}
+        what = (f"press {query.get('data')!r}" if query
+                else f"text {(update.get('message') or {}).get('text')!r}")
+        lines = [f"user {user.id}, step {SCRIPT[user.step % len(SCRIPT)]}, update "
+                 f"{update['update_id']} ({what}) to {url} at {started:.3f}: "
+                 f"{type(exc).__name__}"]
+        for call in self.api.recent:
+            mine = call.chat_id == user.id or (
+                query and call.params.get("callback_query_id") == query.get("id"))
+            if mine and call.time >= started - 2:
+                detail = str(call.params.get("text") or call.params.get("reply_markup") or "")
+                lines.append(f"    {call.time - started:+.3f}s {call.method} {call.status} "
+                             f"{detail[:90]!r}")
+        return "\n".join(lines)
 
     async def _with_idle_user(self, stats: Stats) -> None:
         if not self.idle:
@@ -488,6 +532,8 @@ class Harness:
 
 
 def _kind_of(text: str) -> str:
+    if "was not submitted" in text:
+        return "left"
     if "Reading accepted" in text or "reached" in text:
         return "accepted"
     if "did not accept" in text or "❌" in text:
@@ -564,9 +610,11 @@ async def measure(name: str, api: BenchAPI, targets: Sequence[Process], users: l
             await drained(targets)  # an overloaded run's backlog must not spill into the next
             api.trim()
             # Every load runs the same mix; the users begin at /start, «Balance» or /reading
-            # (each a place the script can begin), so the steps are mixed from the start.
+            # (each a place the script can begin), so the steps are mixed from the start —
+            # but for those the last load left in the middle of a reading, who go on with it.
             for index, user in enumerate(users):
-                user.step, user.last_reply = index % 3, None
+                if SCRIPT[user.step % len(SCRIPT)] not in ("value", "submit"):
+                    user.step, user.last_reply = index % 3, None
             before = cpu_snapshot(targets)
             profiling = (asyncio.create_task(during_max())
                          if during_max is not None and load.startswith("closed") else None)
@@ -585,6 +633,14 @@ async def measure(name: str, api: BenchAPI, targets: Sequence[Process], users: l
                   + (f"; {errors} ERRORS" if errors else ""), flush=True)
             print("    CPU ms per update: " + ", ".join(
                 f"{k} {v:.1f}" for k, v in sorted(per_update.items())), flush=True)
+            if api.unsolicited:
+                print(f"    {api.unsolicited} messages of the bot's own (a queued reading "
+                      "accepted, a reading left unsubmitted) were not taken as replies",
+                      flush=True)
+            for text, count in stats.odd.most_common(5):
+                print(f"    {count} × {text}", flush=True)
+            for trace in stats.lost[:5]:
+                print("    no reply: " + trace, flush=True)
     return rows
 
 
