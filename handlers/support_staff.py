@@ -104,8 +104,8 @@ def support_chat_or_warn(config: Settings, runtime: Runtime) -> int | None:
 
 
 def ticket_post_text(ticket: SupportTicket, user: User | None, account_lines: list[str],
-                     about: str | None, event_lines: list[str], created: str | None = None
-                     ) -> str:
+                     about: str | None, event_lines: list[str], created: str | None = None,
+                     events_zone: str = "UTC") -> str:
     """The ticket as the support chat sees it; in the current (operator's) locale."""
     lines = [_("🆘 <b>Ticket #{id}</b> · {topic}").format(
         id=ticket.id, topic=html.quote(topic_label(ticket.topic)))]
@@ -129,15 +129,17 @@ def ticket_post_text(ticket: SupportTicket, user: User | None, account_lines: li
     kept: list[str] = []
     for line in reversed(event_lines):
         candidate = [html.quote(scrub(line)), *kept]
-        if visible_length("\n".join([*lines, *_events_block(candidate), *footer])) \
+        if visible_length("\n".join([*lines, *_events_block(candidate, events_zone),
+                                      *footer])) \
                 > MESSAGE_LIMIT:
             break
         kept = candidate
-    return "\n".join([*lines, *(_events_block(kept) if kept else []), *footer])
+    return "\n".join([*lines, *(_events_block(kept, events_zone) if kept else []), *footer])
 
 
-def _events_block(lines: list[str]) -> list[str]:
-    return ["", _("Recent events (UTC):"), "<pre>" + "\n".join(lines) + "</pre>"]
+def _events_block(lines: list[str], zone_label: str) -> list[str]:
+    return ["", _("Recent events ({zone}):").format(zone=zone_label),
+            "<pre>" + "\n".join(lines) + "</pre>"]
 
 
 async def publish_ticket(bot: Bot, services: Services, config: Settings, runtime: Runtime,
@@ -152,16 +154,18 @@ async def publish_ticket(bot: Bot, services: Services, config: Settings, runtime
     account_lines = [f"{services.accounts.where(a, lang)} {masked_number(a)}" for a in accounts]
     about = next((f"{services.accounts.where(a, lang)} {masked_number(a)}"
                   for a in accounts if a.id == ticket.account_id), None)
+    zone = services.support.zone_of(next((a for a in accounts if a.id == ticket.account_id),
+                                         None))
     event_lines: list[str] = []
     if runtime.events is not None:
         since = services.app.clock() - timedelta(days=config.event_retention_days)
         events = await runtime.events.for_user(ticket.user_id, since, limit=RECENT_EVENTS)
-        event_lines = [format_event(event) for event in events]
-    zone = services.support.zone_of(next((a for a in accounts if a.id == ticket.account_id),
-                                         None))
+        # In the ticket's zone, as its time above: the staff compare them.
+        event_lines = [format_event(event, ZoneInfo(zone)) for event in events]
     with i18n.use_locale(lang):
         text = ticket_post_text(ticket, user, account_lines, about, event_lines,
-                                ticket_time(ticket.created_at, lang, zone))
+                                ticket_time(ticket.created_at, lang, zone),
+                                zone_abbr(zone, ticket.created_at))
         photo_caption = _("📷 Ticket #{id}: the user's photo. To answer, reply to the "
                           "ticket's post above.").format(id=ticket.id)
     try:
@@ -319,9 +323,12 @@ def build_router() -> Router:
             await message.reply(_("No events of user <code>{user_id}</code> in the last "
                                   "{span}.").format(user_id=user_id, span=span))
             return
-        lines = [scrub(format_event(event)) for event in events]
-        header = _("📜 Events of user <code>{user_id}</code> in the last {span} (UTC): "
-                   "{count}").format(user_id=user_id, span=span, count=len(events))
+        # In the deployment's zone (Moscow time unless set otherwise), named.
+        zone = config.default_timezone
+        lines = [scrub(format_event(event, ZoneInfo(zone))) for event in events]
+        header = _("📜 Events of user <code>{user_id}</code> in the last {span} ({zone}): "
+                   "{count}").format(user_id=user_id, span=span, count=len(events),
+                                     zone=zone_abbr(zone, services.app.clock()))
         body = "\n".join(lines)
         if len(body) <= LOGS_INLINE_LIMIT:
             await message.reply(f"{header}\n<pre>{html.quote(body)}</pre>")

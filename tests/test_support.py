@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiogram.types import Message
@@ -142,7 +143,8 @@ async def test_ticket_round_trip_user_support_user_close(bot_env: Any) -> None:
     assert post.startswith("🆘 <b>Обращение #1</b> · 💳 Оплата")
     assert "Пользователь: <code>6201</code> · язык: ru" in post
     assert f"По счёту: Газпром межрегионгаз Пермь •••• {entry.number[-4:]}" in post
-    assert "Последние события (UTC):" in post and "<pre>" in post
+    # In the ticket's zone, as its «Создано» time above (Пермь: МСК+2).
+    assert "Последние события (МСК+2):" in post and "<pre>" in post
     # The user's last 10 steps from the event log, oldest first, ending with this ticket's.
     events = post.split("<pre>", 1)[1].split("</pre>", 1)[0].split("\n")
     assert len(events) == 10
@@ -425,9 +427,13 @@ async def test_logs_shows_a_scripted_session_in_order(bot_env: Any) -> None:
     staff = GroupMember(env, 9006, chat_id=SUPPORT_CHAT)
     await staff.send("/logs 6301 2")
     reply = support_texts(env)[-1]
-    assert reply.startswith("📜 События пользователя <code>6301</code> за 2 часа (UTC): 6")
+    assert reply.startswith("📜 События пользователя <code>6301</code> за 2 часа (МСК): 6")
     body = reply.split("<pre>", 1)[1].split("</pre>", 1)[0]
     lines = body.split("\n")
+    # Moscow time, as the tickets' times (the deployment's DEFAULT_TIMEZONE), not UTC.
+    first = datetime.strptime(lines[0][:19], "%Y-%m-%d %H:%M:%S")
+    moscow_now = datetime.now(ZoneInfo("Europe/Moscow")).replace(tzinfo=None)
+    assert abs(moscow_now - first) < timedelta(minutes=10), (first, moscow_now)
     assert [line.split()[3] for line in lines] == [
         "registration.start", "registration.language_bad_input",
         "registration.language_chosen", "registration.consent_answered",
