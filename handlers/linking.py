@@ -216,7 +216,7 @@ def regions_text(page: int, total: int) -> str:
 def units_text(supplier: Supplier, lang: str, page: int) -> str:
     return _("🏢 Choose the gas facilities unit (УЭГХ) that serves your address: it is named "
              "on the receipt of <b>{supplier}</b>. Or type the town it is named after, for "
-             "example «Керчь».\n\nPage {page} of {pages}:").format(
+             "example «Kerch».\n\nPage {page} of {pages}:").format(
         supplier=_q(supplier.display_name(lang)),
         page=min(page, pages(len(supplier.units)) - 1) + 1,
         pages=pages(len(supplier.units)))
@@ -818,7 +818,7 @@ def build_router() -> Router:
         else:
             await message.answer(
                 _("I found no unit by that name. Type the town or district it is named after "
-                  "(for example «Керчь»), or choose it with the buttons below."),
+                  "(for example «Kerch»), or choose it with the buttons below."),
                 reply_markup=units_keyboard(supplier, lang, 0))
 
     @router.message(LinkStates.unit)

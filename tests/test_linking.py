@@ -266,8 +266,12 @@ async def test_crimea_unit_found_by_typing(bot_env: Any, lang: str) -> None:
     await client.send("/link")
     await choose_supplier(client, "крым" if lang == "ru" else "Crimea",
                           supplier.display_name(lang))
+    # The example town is in the user's language.
+    example = "«Керчь»" if lang == "ru" else "“Kerch”"
+    assert example in client.last_text()
     await client.send("абракадабра")
     assert ("Не нашёл УЭГХ" if lang == "ru" else "I found no unit") in client.last_text()
+    assert example in client.last_text()
     assert await state_of(env, client) == "LinkStates:unit"
     await client.send("Керчь" if lang == "ru" else "Kerch")
     said = client.texts()[-2:]
