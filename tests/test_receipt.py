@@ -408,9 +408,10 @@ def test_filename_and_typed_periods() -> None:
     assert receipt_filename("12/34 5", Period(2026, 11)) == "receipt_12345_2026-11.pdf"
     for typed, period in [("10.2026", Period(2026, 10)), ("1/2025", Period(2025, 1)),
                           ("2026-03", Period(2026, 3)), (" 2026.12 ", Period(2026, 12)),
-                          ("09 - 2026", Period(2026, 9))]:
+                          ("09 - 2026", Period(2026, 9)), ("10.26", Period(2026, 10)),
+                          ("2.26", Period(2026, 2)), ("02/25", Period(2025, 2))]:
         assert parse_period(typed) == period, typed
-    for typed in ("13.2026", "00.2026", "2026", "октябрь", "10.26", "", "10.2026.1",
+    for typed in ("13.2026", "00.2026", "2026", "октябрь", "10.202", "", "10.2026.1", "26.10",
                   "марка 2025", "в прошлом году"):
         assert parse_period(typed) is None, typed
     # Months by name (a trial typed «октябрь 2025» and was told to use the buttons); without

@@ -38,8 +38,9 @@ __all__ = [
     "receipt_filename",
 ]
 
-# «10.2026», «10/2026», «10-2026», «2026-10», «2026.10»: how people write a billing month.
-_MONTH_YEAR: Final = re.compile(r"(0?[1-9]|1[0-2])\s*[./-]\s*([0-9]{4})")
+# «10.2026», «10/2026», «10-2026», «2026-10», «2026.10»: how people write a billing month;
+# «10.26», «2/26» as receipts print it (the year in this century).
+_MONTH_YEAR: Final = re.compile(r"(0?[1-9]|1[0-2])\s*[./-]\s*([0-9]{4}|[0-9]{2})")
 _YEAR_MONTH: Final = re.compile(r"([0-9]{4})\s*[./-]\s*(0?[1-9]|1[0-2])")
 # «октябрь 2025», «за октябрь 2025 г.», «окт. 2025», «October 2025», «Oct 2025», «октябрь».
 _NAMED_MONTH: Final = re.compile(
@@ -64,7 +65,8 @@ def parse_period(text: str, today: Period | None = None) -> Period | None:
     year («октябрь») is its latest one up to `today` (None: a year is needed)."""
     text = text.strip()
     if match := _MONTH_YEAR.fullmatch(text):
-        return Period(int(match.group(2)), int(match.group(1)))
+        year = int(match.group(2))
+        return Period(year + 2000 if year < 100 else year, int(match.group(1)))
     if match := _YEAR_MONTH.fullmatch(text):
         return Period(int(match.group(1)), int(match.group(2)))
     if match := _NAMED_MONTH.fullmatch(text):
