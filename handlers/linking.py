@@ -52,6 +52,7 @@ from bot.keyboards.linking import (
 )
 from bot.middlewares.events import EventContext
 from bot.middlewares.leaving import LeavingWatch
+from bot.reminders.models import zone_abbr
 from bot.services import Services
 from bot.services.linking import (
     AccountNotFound,
@@ -161,9 +162,11 @@ def cooldown_text(exc: LinkCooldown, supplier: Supplier, lang: str, services: Se
     now = services.app.clock()
     minutes = max(1, math.ceil((exc.until - now).total_seconds() / 60))
     pattern = "HH:mm" if lang == "ru" else "h:mm a"
+    # The supplier's time, with its zone named («15:00 (МСК+2)»): the user may be elsewhere.
     return _("⏳ Too many wrong attempts for this account. For its owner's safety, linking it "
-             "is paused until {time} local time (in {minutes} min).").format(
-        time=fmt_datetime(exc.until, lang, pattern, tz=supplier.zone), minutes=minutes)
+             "is paused until {time} ({zone}), in {minutes} min.").format(
+        time=fmt_datetime(exc.until, lang, pattern, tz=supplier.zone),
+        zone=zone_abbr(supplier.zone.key, exc.until), minutes=minutes)
 
 
 def outage_text(supplier: Supplier, lang: str) -> str:
