@@ -32,6 +32,7 @@ from bot.i18n import fmt_datetime
 from bot.keyboards.common import MENU_SUPPORT, main_menu
 from bot.keyboards.support import (
     accounts_keyboard,
+    own_words,
     reply_keyboard,
     ticket_keyboard,
     tickets_keyboard,
@@ -127,12 +128,6 @@ async def show_tickets(message: Message, services: Services, user: User, *,
         await _edit(message, text, markup)
     else:
         await message.answer(text, reply_markup=markup)
-
-
-def own_words(text: str) -> str:
-    """A ticket's text as stored, where the user's phones and e-mails are masked for the
-    support chat («<phone>»), with the masks in the user's language."""
-    return text.replace("<phone>", _("[phone]")).replace("<email>", _("[e-mail]"))
 
 
 async def ticket_card(ticket: SupportTicket, services: Services, lang: str) -> str:

@@ -45,7 +45,7 @@ from bot.db.models import User
 from bot.db.models_support import SupportTicket, TicketMessage
 from bot.event_store import format_event
 from bot.i18n import fmt_datetime
-from bot.keyboards.support import reply_keyboard, topic_label
+from bot.keyboards.support import own_words, reply_keyboard, topic_label
 from bot.logs import scrub
 from bot.reminders.models import zone_abbr
 from bot.services import Services
@@ -122,7 +122,7 @@ def ticket_post_text(ticket: SupportTicket, user: User | None, account_lines: li
         lines.append(_("No linked accounts."))
     if ticket.photo_file_id:
         lines.append(_("📷 A photo is attached (next message)."))
-    lines += ["", f"<blockquote>{html.quote(ticket.text)}</blockquote>"]
+    lines += ["", f"<blockquote>{html.quote(own_words(ticket.text))}</blockquote>"]
     footer = ["", _("↩️ Reply to this message to answer the user; reply /close to close the "
                     "ticket, /logs for the user's events.")]
     # As many of the newest events as fit: the ticket's own text always goes first.
@@ -199,14 +199,15 @@ async def publish_user_message(bot: Bot, services: Services, config: Settings,
     with i18n.use_locale(config.default_locale):
         header = _("💬 <b>#{id}</b> · the user <code>{user_id}</code> writes:").format(
             id=ticket.id, user_id=ticket.user_id)
-    body = f"<blockquote>{html.quote(message.text)}</blockquote>" if message.text else ""
+        words = own_words(message.text or "")
+    body = f"<blockquote>{html.quote(words)}</blockquote>" if words else ""
     reply = ReplyParameters(message_id=ticket.support_message_id,
                             allow_sending_without_reply=True)
     try:
         if message.photo_file_id:
             caption = header + ("\n" + body if body else "")
             if visible_length(caption) > CAPTION_LIMIT:
-                caption = header + "\n" + html.quote(_clip(message.text, CAPTION_LIMIT - 120))
+                caption = header + "\n" + html.quote(_clip(words, CAPTION_LIMIT - 120))
             post = await bot.send_photo(chat_id, message.photo_file_id, caption=caption,
                                         reply_parameters=reply)
         else:

@@ -658,7 +658,7 @@ async def test_the_reported_ticket_reaches_the_support_chat_without_personal_dat
     post = support_texts(env)[-1]
     quoted = post.split("<blockquote>", 1)[1].split("</blockquote>", 1)[0]
     assert quoted == ("Не проходит оплата по л/с •••• 3873 (Белова), перезвоните на "
-                      "&lt;phone&gt; или пишите на &lt;email&gt;")
+                      "[телефон] или пишите на [эл. почта]")
     # What the staff need is all there: the ticket, the topic, the account (masked).
     assert post.startswith("🆘 <b>Обращение #1</b> · 💳 Оплата")
     assert "По счёту: Газпром межрегионгаз Пермь •••• 3873" in post
@@ -672,7 +672,7 @@ async def test_the_reported_ticket_reaches_the_support_chat_without_personal_dat
     await client.send("Счёт 59.09.38.73, тел. 9 1 6 1 2 3 4 5 6 7, почта ИВАН @ ПОЧТА.РФ "
                       "или иван@xn--80a1acny.xn--p1ai; оплатил 22.11.2026 в 10:30 1 234,56 ₽")
     answer = support_texts(env)[-1]
-    assert ("Счёт •••• 3873, тел. &lt;phone&gt;, почта &lt;email&gt; или &lt;email&gt;; "
+    assert ("Счёт •••• 3873, тел. [телефон], почта [эл. почта] или [эл. почта]; "
             "оплатил 22.11.2026 в 10:30 1 234,56 ₽") in answer
     for text in support_texts(env):
         assert "916" not in text and "5909" not in text and "почта.рф" not in text
@@ -692,7 +692,7 @@ async def test_personal_data_of_a_user_without_accounts_is_scrubbed_too(bot_env:
     await register(client)
     await open_ticket(client, "Звоню с +380 44 123 4567 и (916) 123 45 67, счёт 59-30-19-12")
     post = support_texts(env)[-1]
-    assert "звоню с &lt;phone&gt; и &lt;phone&gt;, счёт ••••1912".lower() in post.lower()
+    assert "звоню с [телефон] и [телефон], счёт ••••1912".lower() in post.lower()
     assert_no_leaks(env)
 
 

@@ -20,6 +20,12 @@ TOPIC_LABELS: dict[str, LazyProxy] = {
 }
 
 
+def own_words(text: str) -> str:
+    """A ticket's text as stored, where the user's phones and e-mails are masked
+    («<phone>»), with the masks named in the current language: «[телефон]», «[phone]»."""
+    return text.replace("<phone>", _("[phone]")).replace("<email>", _("[e-mail]"))
+
+
 def topic_label(topic: str) -> str:
     return str(TOPIC_LABELS.get(topic, TOPIC_LABELS[TicketTopic.OTHER]))
 
