@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import F, Router, html
 from aiogram.enums import ChatType
-from aiogram.filters import CommandObject, CommandStart
+from aiogram.filters import CommandObject, CommandStart, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, LinkPreviewOptions, Message, ReplyKeyboardRemove
 from aiogram.utils.i18n import I18n
@@ -165,6 +165,16 @@ def build_router() -> Router:
         lang = user.language if user else guess_language(message.from_user, config.default_locale)
         await ask_language(message, lang)
 
+    @router.message(StateFilter(RegistrationStates), F.text.startswith("/"))
+    async def command_midway(message: Message, state: FSMContext, user: User | None,
+                             config: Settings) -> None:
+        """Another feature's command before registration is done: said why it waits, and
+        the step asked again (/start, /cancel and /help are answered before this)."""
+        command = (message.text or "/").split(maxsplit=1)[0].split("@", 1)[0]
+        await message.answer(_("{command} will work once registration is finished: it takes "
+                               "a minute.").format(command=html.quote(command)))
+        await resume_registration(message, state, user, config)
+
     @router.callback_query(RegistrationStates.language, LanguageCB.filter(F.origin == "reg"))
     async def language_chosen(query: CallbackQuery, callback_data: LanguageCB, state: FSMContext,
                               services: Services, i18n: I18n, config: Settings) -> None:
@@ -240,10 +250,6 @@ def build_router() -> Router:
         if user is None:
             await state.set_state(RegistrationStates.language)
             await resume_registration(message, state, user, config)
-            return
-        if (message.text or "").startswith("/"):
-            # A command is not an address: the step is asked again, as the others do.
-            await ask_email(message)
             return
         try:
             await services.users.save_email(user, message.text or "")

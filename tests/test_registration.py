@@ -125,6 +125,31 @@ async def test_foreign_contact_text_and_sticker_at_phone_step(bot_env: Any) -> N
     assert user is not None and user.phone == PHONE
 
 
+async def test_another_features_command_midway_says_it_waits_for_registration(
+        bot_env: Any) -> None:
+    """A trial sent /balance and /link at the e-mail step and got the question again with no
+    word on the command."""
+    env = await bot_env()
+    client = env.client()
+    await client.send("/start")
+    await client.click("✓ 🇷🇺 Русский")
+    await client.click("✅ Согласен")
+    await client.send("/balance")
+    said, asked = client.texts()[-2:]
+    assert said == "/balance заработает, когда закончим регистрацию: это займёт минуту."
+    assert "Поделитесь номером телефона" in asked
+    await client.share_contact(PHONE)
+    await client.send("/link@gas_test_bot")
+    said, asked = client.texts()[-2:]
+    assert said.startswith("/link заработает")
+    assert "e-mail" in asked.lower()
+    user = await get_user(env, client.user.id)
+    assert user is not None and user.phone == PHONE and not user.is_registered
+    await client.click("Пропустить ➡️")
+    user = await get_user(env, client.user.id)
+    assert user is not None and user.is_registered
+
+
 async def test_invalid_email_then_valid(bot_env: Any) -> None:
     env = await bot_env()
     client = env.client()
