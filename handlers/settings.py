@@ -198,6 +198,14 @@ def build_router() -> Router:
                 reply_markup=delete_confirm_keyboard(),
             )
 
+    @router.message(SettingsStates.delete, F.func(is_step_input))
+    async def delete_typed(message: Message) -> None:
+        # «да» typed is not the confirmation: deleting everything takes the button.
+        await message.answer(
+            _("To delete your data press «🗑 Yes, delete everything» below; to keep it, "
+              "«Keep my data» or /cancel."),
+            reply_markup=delete_confirm_keyboard())
+
     @router.callback_query(SettingsCB.filter(F.action == "delete_no"), SettingsStates.delete)
     async def delete_cancelled(query: CallbackQuery, state: FSMContext) -> None:
         await state.clear()

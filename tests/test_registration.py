@@ -333,6 +333,10 @@ async def test_delete_my_data(bot_env: Any) -> None:
     assert [r for r in client.requests() if r.method == "answerCallbackQuery"][-1].text == (
         "Эта кнопка больше не действует.")
     await client.click("🗑 Удалить мои данные")
+    # «да» typed points to the buttons (it went to «Не понял вас» in a trial); nothing goes.
+    await client.send("да")
+    assert "нажмите «🗑 Да, удалить всё»" in client.last_text()
+    assert await get_user(env, client.user.id) is not None
     question = client.bot_messages()[-1]
     await client.click("🗑 Да, удалить всё")
     said = len(client.texts())
