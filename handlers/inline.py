@@ -43,6 +43,7 @@ CACHE_TIME: Final = 10
 BALANCE_TIMEOUT: Final = 6.0
 # `/start` payload of the results button: registration (or linking) then goes on to linking.
 REGISTER_PAYLOAD: Final = "link"
+ACCOUNTS_PAYLOAD: Final = "accounts"  # /start accounts: the list of linked accounts
 
 
 def matches(account: LinkedAccount, query: str, names: list[str]) -> bool:
@@ -109,6 +110,14 @@ def build_router() -> Router:
             names = [supplier.display_name(code) for code in ("ru", "en")] if supplier else []
             if matches(account, query.query, [*names, account.supplier_code]):
                 chosen.append(account)
+        if not chosen:
+            # Words that name none of the user's accounts: an empty list alone reads «no
+            # results»; the button shows what is there to share.
+            await query.answer([], cache_time=CACHE_TIME, is_personal=True,
+                               button=InlineQueryResultsButton(
+                                   text=_("No account matches: see my accounts"),
+                                   start_parameter=ACCOUNTS_PAYLOAD))
+            return
         chosen = chosen[:MAX_RESULTS]
         fetched = await asyncio.gather(*(_balance(services, account) for account in chosen))
         username = await bot_username(bot)

@@ -124,7 +124,14 @@ async def test_query_filters_by_alias_and_supplier_name(bot_env: Any) -> None:
     assert [r.id for r in (await ask(env, 6601, "пермь")).obj.results] == [f"acc{a.id}"]
     tail = sevgas[0].number[-4:]
     assert [r.id for r in (await ask(env, 6601, tail)).obj.results] == [f"acc{b.id}"]
-    assert (await ask(env, 6601, "москва")).obj.results == []
+    nothing = await ask(env, 6601, "москва")
+    assert nothing.obj.results == []
+    # Not a bare «no results»: a button to the user's accounts (a trial saw nothing at all).
+    assert nothing.obj.button.text == "Такого счёта нет: открыть мои счета"
+    assert nothing.obj.button.start_parameter == "accounts"
+    owner = env.client(user_id=6601)
+    await owner.send("/start accounts")
+    assert "Дача" in owner.last_text()
     # Another user's alias finds nothing for this one.
     assert (await ask(env, 6602, "дача")).obj.results == []
 
