@@ -26,7 +26,7 @@ class SettingsCB(CallbackData, prefix="set"):
 
 
 class LinkCB(CallbackData, prefix="lk"):
-    action: str  # start | browse | search | retry
+    action: str  # start | browse | search | retry | suppliers (from the unit step)
 
 
 class LinkSupplierCB(CallbackData, prefix="lks"):

@@ -770,6 +770,16 @@ def build_router() -> Router:
 
     # --- unit ---------------------------------------------------------------------------
 
+    @router.callback_query(LinkStates.unit, LinkCB.filter(F.action == "suppliers"))
+    async def another_supplier(query: CallbackQuery, state: FSMContext) -> None:
+        await query.answer()
+        await state.set_state(LinkStates.supplier)
+        await LinkData().save(state)
+        message = message_of(query)
+        if message is not None:
+            await take_buttons_off(message)
+            await ask_supplier(message)
+
     @router.callback_query(LinkStates.unit, LinkPageCB.filter(F.what == "unit"))
     async def units_page(query: CallbackQuery, callback_data: LinkPageCB, state: FSMContext,
                          services: Services, user: User) -> None:

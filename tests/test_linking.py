@@ -284,6 +284,25 @@ async def test_crimea_unit_found_by_typing(bot_env: Any, lang: str) -> None:
     assert (await context.get_data())["unit"] == "kerch"
 
 
+async def test_unit_step_goes_back_to_the_suppliers(bot_env: Any) -> None:
+    """A trial chose Крымгазсети by mistake: the 3 pages of УЭГХ had no way back but /cancel."""
+    env = await bot_env()
+    supplier = env.runtime.app.catalog.get("crimea")
+    client = env.client()
+    await register(client)
+    await client.send("/link")
+    await choose_supplier(client, "крым", supplier.display_name("ru"))
+    assert await state_of(env, client) == "LinkStates:unit"
+    assert "⬅️ Другой поставщик" in buttons(client.bot_messages()[-1])
+    await client.send("Керчь-нет")  # typed: found nothing, the same way back offered
+    assert "⬅️ Другой поставщик" in buttons(client.bot_messages()[-1])
+    await client.click("⬅️ Другой поставщик")
+    assert await state_of(env, client) == "LinkStates:supplier"
+    assert "Какая компания присылает вам квитанции" in client.last_text()
+    await choose_supplier(client, "пермь", "Газпром межрегионгаз Пермь")
+    assert await state_of(env, client) == "LinkStates:number"
+
+
 def test_units_by_a_typed_name() -> None:
     crimea = load_catalog().get("crimea")
     assert crimea is not None
@@ -314,8 +333,10 @@ async def test_crimea_unit_surname_and_last_payment(bot_env: Any, lang: str) -> 
     await client.click(name)
     assert ("Страница 1 из 3" if lang == "ru" else "Page 1 of 3") in client.last_text()
     # alphabetical in the user's language (the catalog lists them by their Russian names)
-    first_page = buttons(client.bot_messages()[-1])[:-1]
+    *first_page, pages, back = buttons(client.bot_messages()[-1])
     assert first_page == sorted(first_page, key=str.casefold)
+    assert pages == "2/3 ▶️"
+    assert back == ("⬅️ Другой поставщик" if lang == "ru" else "⬅️ Another supplier")
     await choose_unit(client, unit.name.get(lang))
     assert unit.name.get(lang) in client.last_text()
     await client.send(account.number)

@@ -97,10 +97,14 @@ def units_keyboard(supplier: Supplier, lang: str, page: int,
     """The supplier's units in the alphabetical order of `lang`, a page at a time; `only`:
     just these (indexes into `supplier.units`, found by typing), on one page."""
     units = supplier.units
+    # The wrong supplier chosen: back to the supplier step without /cancel.
+    back = [InlineKeyboardButton(text=_("⬅️ Another supplier"),
+                                 callback_data=LinkCB(action="suppliers").pack())]
     if only is not None:
         return StepKeyboard(inline_keyboard=[
-            [InlineKeyboardButton(text=units[i].name.get(lang),
-                                  callback_data=LinkUnitCB(index=i).pack())] for i in only])
+            *([InlineKeyboardButton(text=units[i].name.get(lang),
+                                    callback_data=LinkUnitCB(index=i).pack())] for i in only),
+            back])
     order = sorted(range(len(units)), key=lambda i: units[i].name.get(lang).casefold())
     page = _clamp(page, len(order))
     rows = [
@@ -111,6 +115,7 @@ def units_keyboard(supplier: Supplier, lang: str, page: int,
     nav = _nav_row("unit", page, len(order))
     if nav:
         rows.append(nav)
+    rows.append(back)
     return StepKeyboard(inline_keyboard=rows)
 
 
