@@ -23,7 +23,7 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Final
 
 from aiogram import Bot, html
@@ -71,6 +71,18 @@ def fmt_reading(value: Decimal, lang: str) -> str:
     exponent = value.normalize().as_tuple().exponent
     decimals = -exponent if isinstance(exponent, int) and exponent < 0 else 0
     return fmt_number(value, lang, decimals)
+
+
+# A consumption in a list or a total: litres at most, whatever the dial shows (the
+# Петербург meters have five decimals: 316,13120 beside 155,60064 was noise).
+VOLUME_DECIMALS: Final = 3
+
+
+def fmt_volume(value: Decimal, lang: str, decimals: int) -> str:
+    """A consumption in a list or a total, all with the same decimals: the meter's
+    (`decimals`), at most three — «316,131», «155,601»; «316» for a whole-number meter."""
+    shown = max(0, min(decimals, VOLUME_DECIMALS))
+    return fmt_number(value.quantize(Decimal(1).scaleb(-shown), ROUND_HALF_UP), lang, shown)
 
 
 def zone_label(zone: str) -> str:

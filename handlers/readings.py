@@ -55,7 +55,7 @@ from bot.keyboards.readings import (
 )
 from bot.middlewares.events import EventContext
 from bot.middlewares.leaving import LeavingWatch
-from bot.readings_outbox import fmt_reading, outcome_text, values_text, zone_label
+from bot.readings_outbox import fmt_reading, fmt_volume, outcome_text, values_text, zone_label
 from bot.services import Services
 from bot.services.readings import Draft, MeterOutlook, SupplierGone, new_key, split_values
 from bot.services.readings_rules import (
@@ -413,7 +413,7 @@ def history_text(services: Services, account: LinkedAccount, meter: Meter,
         parts = [values_text(meter.zones, record.values, lang)]
         if record.consumption and record.state is not ReadingState.REJECTED:
             used = sum(record.consumption, Decimal(0))
-            parts.append(f"+{fmt_reading(used, lang)} {unit}")
+            parts.append(f"+{fmt_volume(used, lang, meter.decimals)} {unit}")
         parts += [fmt_date(record.taken_on, lang, "d MMM"), source_label(record.source),
                   state_label(record.state)]
         mark = "❌ " if record.state is ReadingState.REJECTED else "• "
@@ -721,7 +721,7 @@ async def send_chart(message: Message, services: Services, user: User,
     caption = _("📊 Monthly gas consumption of meter № {serial}, {account}. Total: {total} m³."
                 ).format(serial=_q(meter.serial),
                          account=account_header(services, account, lang),
-                         total=fmt_reading(total, lang))
+                         total=fmt_volume(total, lang, meter.decimals))
     await message.answer_photo(BufferedInputFile(png, filename="consumption.png"),
                                caption=caption)
 

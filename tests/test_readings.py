@@ -709,3 +709,16 @@ async def test_history_and_chart(bot_env: Any, lang: str) -> None:
     assert (f"Всего: {spaced(int(total))} м³" if lang == "ru"
             else f"Total: {int(total):,} m³") in caption
     assert all(answer.obj.text is None for answer in client.answered_callbacks()[-2:])
+
+
+def test_consumption_in_lists_has_the_meters_decimals_at_most_three() -> None:
+    """A trial saw «+316.1312 m³» beside «+155.60064 m³» in a Петербург meter's history (five
+    decimals, trailing zeros dropped) and «Total: 1,750.58491 m³» under the chart."""
+    from bot.readings_outbox import fmt_volume
+
+    assert fmt_volume(Decimal("316.13120"), "en", 5) == "316.131"
+    assert fmt_volume(Decimal("155.60064"), "en", 5) == "155.601"
+    assert fmt_volume(Decimal("1750.58491"), "ru", 5) == "1\xa0750,585"
+    assert fmt_volume(Decimal("155.6"), "ru", 3) == "155,600"
+    assert fmt_volume(Decimal("316"), "ru", 0) == "316"
+    assert fmt_volume(Decimal("316.5"), "en", 0) == "317"
