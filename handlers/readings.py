@@ -67,6 +67,7 @@ from bot.services.readings_rules import (
     ZoneAssessment,
     allowed_decimals,
     is_number_attempt,
+    other_zone_fit,
 )
 from bot.suppliers.accounts import mask_account
 from bot.suppliers.models import Supplier
@@ -284,6 +285,22 @@ def _zone_reminder(data: ReadingData) -> str:
         zone=_q(zone_label(data.zones[index])))
 
 
+def mixed_zones_hint(data: ReadingData, zone: ZoneAssessment, limit: Decimal,
+                     lang: str) -> str | None:
+    """«It looks like the day reading» when the value typed for a zone continues another
+    zone's dial instead of its own; None when it does not."""
+    meter = data.meter()
+    if zone.zone not in meter.zones or meter.last is None:
+        return None
+    other = other_zone_fit(meter, meter.zones.index(zone.zone), zone.value, limit)
+    if other is None:
+        return None
+    return _("🔀 {value} looks like the <b>{other}</b> reading (its previous one was "
+             "{previous}), not the {zone} one: check that the zones are not mixed up.").format(
+        value=fmt_reading(zone.value, lang), other=_q(zone_label(meter.zones[other])),
+        previous=fmt_reading(meter.last.values[other], lang), zone=_q(zone_label(zone.zone)))
+
+
 def zone_rejection_text(zone: ZoneAssessment, data: ReadingData, supplier: Supplier,
                         lang: str) -> str:
     meter = data.meter()
@@ -302,6 +319,9 @@ def zone_rejection_text(zone: ZoneAssessment, data: ReadingData, supplier: Suppl
                  "again.").format(zone=_q(zone_label(zone.zone)),
                                   value=fmt_reading(zone.value, lang), previous=previous,
                                   date=date)
+        hint = mixed_zones_hint(data, zone, Decimal(supplier.readings.max_consumption), lang)
+        if hint is not None:
+            text += "\n" + hint
     else:
         text = _("❌ {value} is less than the previous reading, {previous} ({date}). A meter "
                  "only counts up: check the digits and send the reading again.").format(
@@ -320,12 +340,15 @@ def rejection_text(assessment: Assessment, data: ReadingData, supplier: Supplier
     """The whole reading refused: over the maximum where the supplier refuses that (a zone
     lower than before, or unused where that is refused, is caught as it is typed)."""
     if assessment.rejection is ReadingOutcome.OVER_MAX:
-        return _("❌ That would be {total} m³ since the previous reading, more than "
+        text = _("❌ That would be {total} m³ since the previous reading, more than "
                  "<b>{supplier}</b> accepts: at most {max} m³. Check the digits and send the "
                  "reading again.").format(
             total=fmt_reading(assessment.total or Decimal(0), lang),
             supplier=_q(supplier.display_name(lang)),
             max=fmt_reading(assessment.max_consumption, lang))
+        hints = [hint for zone in assessment.zones
+                 if (hint := mixed_zones_hint(data, zone, assessment.max_consumption, lang))]
+        return "\n".join([text, *hints])
     zone = next(z for z in assessment.zones if z.outcome is assessment.rejection)
     return zone_rejection_text(zone, data, supplier, lang)
 
@@ -356,6 +379,10 @@ def warnings_text(assessment: Assessment, data: ReadingData, lang: str) -> list[
                            "m³ for a period. If the reading is right, submit it anyway.").format(
                 total=fmt_reading(assessment.total or Decimal(0), lang),
                 max=fmt_reading(assessment.max_consumption, lang)))
+            for zone in assessment.zones:
+                hint = mixed_zones_hint(data, zone, assessment.max_consumption, lang)
+                if hint is not None:
+                    lines.append(hint)
     return lines
 
 

@@ -295,6 +295,38 @@ async def test_two_zones_day_then_night(bot_env: Any) -> None:
     assert last_values(await billing_meter(env, entry)) == (day + Decimal("10.5"), night + 4)
 
 
+async def test_mixed_up_zones_are_pointed_out(bot_env: Any) -> None:
+    """Complaint 7 (day/night mislabelled). A trial typed the day's value again for the night
+    and was offered to submit «расход 3 865,88849 м³» with only the over-the-maximum note."""
+    env, client, entry, _clock = await start(bot_env, "mrg_spb", "two_zone")
+    day, night = last_values(entry.meters[0])
+    await client.send("/reading")
+    await client.send(typed(day + 4))
+    await client.send(typed(day + 4))  # the day's value again, for the night
+    confirm = client.last_text()
+    assert "больше обычного максимума" in confirm
+    from bot.readings_outbox import fmt_reading
+
+    assert (f"🔀 {fmt_reading(day + 4, 'ru')} похоже на показание зоны <b>день</b> "
+            f"(предыдущее — {fmt_reading(day, 'ru')}), а не зоны «ночь»: проверьте, не "
+            f"перепутаны ли зоны.") in confirm
+    # Swapped: the night's value typed for the day is below the day's dial — refused, and
+    # the likely reason said.
+    await client.send("/cancel")
+    await client.send("/reading")
+    await client.send(typed(night + 3))
+    refused = client.last_text()
+    assert "меньше предыдущих" in refused
+    assert "похоже на показание зоны <b>ночь</b>" in refused
+    assert await state_of(env, client) == "ReadingStates:value"
+    # Right values: no such note.
+    await client.send(typed(day + 4))
+    await client.send(typed(night + 3))
+    assert "🔀" not in client.last_text()
+    await client.click("✅ Отправить")
+    assert "Показания приняты" in client.last_text()
+
+
 async def test_over_the_maximum_is_confirmed_where_the_supplier_asks(bot_env: Any) -> None:
     _env, client, entry, _clock = await start(bot_env, "mrg_krasnodar", "house")
     (previous,) = last_values(entry.meters[0])

@@ -22,6 +22,7 @@ from bot.services.readings_rules import (
     assess,
     check_value,
     estimate_cost,
+    other_zone_fit,
     parse_reading,
     resubmission_decision,
     window_status,
@@ -973,3 +974,24 @@ def test_resubmission_hand_built(policy: Resubmission) -> None:
     rules = make_rules(resubmission=policy)
     assert resubmission_decision(False, rules) == "new"
     assert resubmission_decision(True, rules) == policy.value
+
+
+def test_a_value_that_continues_another_zones_dial_is_spotted() -> None:
+    limit = D(1500)
+    two = make_meter(make_last("9975.851", "6114.231"), zones=("day", "night"))
+    assert other_zone_fit(two, 1, D("9980.12"), limit) == 0  # the day's, typed for the night
+    assert other_zone_fit(two, 0, D("6117.5"), limit) == 1  # the night's, typed for the day
+    assert other_zone_fit(two, 0, D("9980.12"), limit) is None  # its own zone: fine
+    assert other_zone_fit(two, 1, D("6120"), limit) is None
+    assert other_zone_fit(two, 1, D("7700"), limit) is None  # over the limit, fits neither
+    assert other_zone_fit(two, 1, D("5000"), limit) is None  # below both: a plain typo
+    # Nothing to compare with: one zone, no previous reading, or a rejected one.
+    assert other_zone_fit(make_meter(make_last("100")), 0, D("5000"), limit) is None
+    assert other_zone_fit(make_meter(None, zones=("day", "night")), 1, D("1"), limit) is None
+    rejected = make_last("9975.851", "6114.231", state=ReadingState.REJECTED)
+    assert other_zone_fit(make_meter(rejected, zones=("day", "night")), 1, D("9980"),
+                          limit) is None
+    # Three zones: the nearest dial below the value.
+    three = make_meter(make_last("3000", "2000", "2990"), zones=("peak", "night", "half"))
+    assert other_zone_fit(three, 1, D("3001"), D(500)) == 0
+    assert other_zone_fit(three, 1, D("2995"), D(500)) == 2

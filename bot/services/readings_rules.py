@@ -51,6 +51,7 @@ __all__ = [
     "assess",
     "check_value",
     "estimate_cost",
+    "other_zone_fit",
     "parse_reading",
     "resubmission_decision",
     "window_status",
@@ -341,6 +342,25 @@ def _assess_zone(
         # (complaint 5). The consumption of the period is unknown until then.
         return ZoneAssessment(zone, value, previous, None, ReadingOutcome.BELOW_ESTIMATE)
     return ZoneAssessment(zone, value, previous, None, ReadingOutcome.LESS_THAN_PREVIOUS)
+
+
+def other_zone_fit(meter: Meter, index: int, value: Decimal, limit: Decimal) -> int | None:
+    """The zone (index) whose reading `value` looks like when it does not fit its own zone
+    `index`: the day's typed for the night, or the two swapped (complaint 7, tariff zones
+    mixed up). It does not fit its own zone when it is below the zone's previous reading or
+    more than `limit` above it; it fits another when it is at most `limit` above that
+    zone's previous reading. None: no such zone, or nothing to compare with."""
+    last = meter.last
+    if (len(meter.zones) < 2 or last is None or last.state is ReadingState.REJECTED
+            or len(last.values) != len(meter.zones)):
+        return None
+    own = last.values[index]
+    if own <= value <= own + limit:
+        return None
+    fits = [j for j, previous in enumerate(last.values)
+            if j != index and previous <= value <= previous + limit]
+    # The nearest from below: the zone whose dial the value most likely continues.
+    return min(fits, key=lambda j: value - last.values[j]) if fits else None
 
 
 def _months_since(last: LastReading | None, period: Period | None) -> int:
