@@ -74,6 +74,7 @@ from bot.services.linking import (
 )
 from bot.suppliers.accounts import AccountError, mask_account
 from bot.suppliers.models import ProofKind, Supplier
+from bot.views.suppliers import contacts_line
 from fsm.linking import LinkData, LinkStates, draft_id, drop_kept_link, keep_link, kept_link
 from handlers.account_choice import message_of
 from handlers.markup import drop_markup, take_buttons_off
@@ -392,8 +393,9 @@ async def prove(message: Message, state: FSMContext, services: Services, user: U
         text = _("🔒 The supplier has blocked ownership checks for this account after too many "
                  "wrong attempts. Contact <b>{supplier}</b> to unlock it.").format(
             supplier=_q(supplier.display_name(lang)))
-        if supplier.support is not None and supplier.support.email:
-            text += "\n" + _("Support: {contact}").format(contact=_q(supplier.support.email))
+        contacts = contacts_line(supplier, lang)
+        if contacts:
+            text += "\n" + contacts
         await message.answer(text, reply_markup=main_menu())
         return
     except LimitReached as exc:

@@ -71,6 +71,7 @@ from bot.services.readings_rules import (
 )
 from bot.suppliers.accounts import mask_account
 from bot.suppliers.models import Supplier
+from bot.views.suppliers import contacts_line
 from fsm.readings import (
     ReadingData,
     ReadingStates,
@@ -308,11 +309,13 @@ def zone_rejection_text(zone: ZoneAssessment, data: ReadingData, supplier: Suppl
     previous = fmt_reading(zone.previous or Decimal(0), lang)
     date = fmt_date(taken_on, lang) if taken_on is not None else ""
     name = _q(supplier.display_name(lang))
+    contacts = contacts_line(supplier, lang)
     if zone.outcome is ReadingOutcome.ZERO:
-        return _("❌ The consumption is zero: the reading equals the previous one, {previous}. "
+        text = _("❌ The consumption is zero: the reading equals the previous one, {previous}. "
                  "<b>{supplier}</b> does not accept zero consumption. If you used no gas, "
                  "contact the supplier; otherwise check the digits and send the reading "
                  "again.").format(previous=previous, supplier=name)
+        return text + ("\n" + contacts if contacts else "")
     if len(data.zones) > 1:
         text = _("❌ The {zone} reading {value} is less than the previous one, {previous} "
                  "({date}). A meter only counts up: check the digits and send the reading "
@@ -332,6 +335,8 @@ def zone_rejection_text(zone: ZoneAssessment, data: ReadingData, supplier: Suppl
         text += "\n" + _("If your meter went past {top} and started again from zero, "
                          "<b>{supplier}</b> does not accept that here: contact the "
                          "supplier.").format(top=_top(data.capacity, lang), supplier=name)
+        if contacts:
+            text += "\n" + contacts
     return text
 
 
@@ -598,6 +603,9 @@ async def open_meter(message: Message, state: FSMContext, services: Services, us
                            "same period. If it was wrong, contact the supplier.").format(
             period=period, values=values_text(outlook.meter.zones, existing.values, lang),
             date=fmt_date(existing.taken_on, lang), supplier=name)
+        contacts = contacts_line(outlook.supplier, lang)
+        if contacts:
+            text += "\n" + contacts
         await message.answer(text, reply_markup=meter_keyboard(account.id, index))
         return
     data = ReadingData(account_id=account.id, meter_index=index, meter_count=len(meters),

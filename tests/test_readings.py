@@ -478,6 +478,10 @@ async def test_resubmission_refused_where_the_supplier_refuses(bot_env: Any) -> 
     screen = client.last_text()
     assert "Показания за ноябрь 2026 уже переданы" in screen
     assert "не принимает повторные показания в том же периоде" in screen
+    # «Обратитесь к поставщику» comes with the catalog's contacts (a trial had none).
+    support = env.runtime.app.catalog.get("mrg_izhevsk").support
+    assert support is not None and support.email
+    assert (f"📞 Контакты <b>Газпром межрегионгаз Ижевск</b>: {support.email}") in screen
     assert ".." not in screen  # «… 2026 г.» then a full stop
     assert "(20 ноября 2026\u202fг.). " in screen
     assert await state_of(env, client) is None
