@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from aiogram import F, Router, html
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
@@ -74,7 +76,13 @@ def card_text(account: LinkedAccount, services: Services, lang: str) -> str:
     lines.append(_("Account: <code>{number}</code>").format(number=masked_number(account)))
     lines.append(_("Owner: {owner}").format(owner=_q(account.owner_masked)))
     lines.append(_("Address: {address}").format(address=_q(account.address_masked)))
-    lines.append(_("Linked on {date}").format(date=fmt_date(account.linked_at.date(), lang)))
+    # The day in the supplier's zone, as its readings and tickets are dated (a Perm account
+    # linked at 00:08 local time said «22 November» beside readings of the 23rd).
+    linked = account.linked_at if account.linked_at.tzinfo else account.linked_at.replace(
+        tzinfo=UTC)
+    if supplier is not None:
+        linked = linked.astimezone(supplier.zone)
+    lines.append(_("Linked on {date}").format(date=fmt_date(linked.date(), lang)))
     if account.is_default:
         lines += ["", _("⭐ This is your default account.")]
     return "\n".join(lines)

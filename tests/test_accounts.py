@@ -254,3 +254,20 @@ async def test_main_menu_and_help_mention_the_features(bot_env: Any) -> None:
     await client.send("/help")
     assert "/link — привязать лицевой счёт" in client.last_text()
     assert "/accounts — мои лицевые счета" in client.last_text()
+
+
+async def test_the_linking_day_is_the_suppliers(bot_env: Any) -> None:
+    """A Perm account linked at 00:08 local time (19:08 UTC) said «Привязан 22 ноября» on its
+    card beside readings dated the 23rd."""
+    from datetime import UTC, datetime
+
+    from tests.test_linking import Clock
+
+    env = await bot_env()
+    env.runtime.app.clock = Clock(datetime(2026, 11, 22, 19, 8, tzinfo=UTC))
+    client = env.client()
+    await register(client)
+    await link_directly(env, client.user.id, (await entries(env, "mrg_perm"))[0])
+    await client.send("/accounts")
+    await client.click(buttons(client.bot_messages()[-1])[0])
+    assert "Привязан 23 ноября 2026" in client.last_text()
