@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 from aiogram import Bot, F, Router, html
 from aiogram.exceptions import TelegramBadRequest
@@ -286,6 +286,10 @@ def _zone_reminder(data: ReadingData) -> str:
         zone=_q(zone_label(data.zones[index])))
 
 
+# A consumption this many times the supplier's usual maximum is called a likely typo.
+GROSS_TIMES: Final = 10
+
+
 def mixed_zones_hint(data: ReadingData, zone: ZoneAssessment, limit: Decimal,
                      lang: str) -> str | None:
     """«It looks like the day reading» when the value typed for a zone continues another
@@ -380,10 +384,21 @@ def warnings_text(assessment: Assessment, data: ReadingData, lang: str) -> list[
                            "the charges from your real reading.").format(
                 previous=fmt_reading(previous or Decimal(0), lang)))
         elif code is ReadingOutcome.OVER_MAX:
-            lines.append(_("⚠️ The consumption, {total} m³, is above the usual maximum of {max} "
-                           "m³ for a period. If the reading is right, submit it anyway.").format(
-                total=fmt_reading(assessment.total or Decimal(0), lang),
-                max=fmt_reading(assessment.max_consumption, lang)))
+            total = assessment.total or Decimal(0)
+            times = int(total / assessment.max_consumption)
+            if times >= GROSS_TIMES:
+                # 99999 typed on a dial at 8322: a slip of the finger far more often than gas.
+                lines.append(_("‼️ The consumption, {total} m³, is {times} times the usual "
+                               "maximum of {max} m³ for a period: most likely a digit too "
+                               "many or a misread dial. Check the meter before submitting."
+                               ).format(total=fmt_reading(total, lang), times=times,
+                                        max=fmt_reading(assessment.max_consumption, lang)))
+            else:
+                lines.append(_("⚠️ The consumption, {total} m³, is above the usual maximum of "
+                               "{max} m³ for a period. If the reading is right, submit it "
+                               "anyway.").format(
+                    total=fmt_reading(total, lang),
+                    max=fmt_reading(assessment.max_consumption, lang)))
             for zone in assessment.zones:
                 hint = mixed_zones_hint(data, zone, assessment.max_consumption, lang)
                 if hint is not None:

@@ -338,6 +338,22 @@ async def test_over_the_maximum_is_confirmed_where_the_supplier_asks(bot_env: An
     assert "Показания приняты" in client.last_text()
 
 
+async def test_a_gross_excess_is_called_a_likely_typo(bot_env: Any) -> None:
+    """A trial typed 99999 on a Perm dial at 8 322 and got the mild over-the-maximum note."""
+    _env, client, entry, _clock = await start(bot_env, "mrg_perm", "debtor")
+    (previous,) = last_values(entry.meters[0])
+    await client.send("/reading")
+    await client.send("99999")
+    confirm = client.last_text()
+    times = int((Decimal(99999) - previous) / 1500)
+    assert f"в {times} раз больше обычного максимума" in confirm, confirm
+    assert "лишняя цифра" in confirm and "больше обычного максимума за период — " in confirm
+    await client.send(str(int(previous) + 1600))  # a moderate excess: the mild note
+    confirm = client.last_text()
+    assert "Если показания верны, всё равно отправьте их" in confirm
+    assert "лишняя цифра" not in confirm
+
+
 async def test_over_the_maximum_and_zero_refused_where_the_supplier_refuses(
         bot_env: Any) -> None:
     env, client, entry, _clock = await start(bot_env, "mrg_yoshkarola", "flat")
