@@ -49,6 +49,7 @@ def _instances_option(parser: argparse.ArgumentParser) -> None:
 
 async def main(argv: list[str] | None = None) -> int:
     args = arguments(argv, more=_instances_option)
+    args.instances = sorted(set(args.instances))
     print(machine(), flush=True)
     rows: list[Row] = []
     outcomes = {}

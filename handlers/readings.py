@@ -295,8 +295,9 @@ def mixed_zones_hint(data: ReadingData, zone: ZoneAssessment, limit: Decimal,
     """«It looks like the day reading» when the value typed for a zone continues another
     zone's dial instead of its own; None when it does not."""
     meter = data.meter()
-    if zone.zone not in meter.zones or meter.last is None:
-        return None
+    if zone.outcome is ReadingOutcome.ROLLOVER or zone.zone not in meter.zones \
+            or meter.last is None:
+        return None  # a dial past zero continues its own count
     other = other_zone_fit(meter, meter.zones.index(zone.zone), zone.value, limit)
     if other is None:
         return None
@@ -388,11 +389,15 @@ def warnings_text(assessment: Assessment, data: ReadingData, lang: str) -> list[
             times = int(total / assessment.max_consumption)
             if times >= GROSS_TIMES:
                 # 99999 typed on a dial at 8322: a slip of the finger far more often than gas.
-                lines.append(_("‼️ The consumption, {total} m³, is {times} times the usual "
-                               "maximum of {max} m³ for a period: most likely a digit too "
-                               "many or a misread dial. Check the meter before submitting."
-                               ).format(total=fmt_reading(total, lang), times=times,
-                                        max=fmt_reading(assessment.max_consumption, lang)))
+                lines.append(ngettext(
+                    "‼️ The consumption, {total} m³, is {times} time the usual maximum of "
+                    "{max} m³ for a period: most likely a digit too many or a misread dial. "
+                    "Check the meter before submitting.",
+                    "‼️ The consumption, {total} m³, is {times} times the usual maximum of "
+                    "{max} m³ for a period: most likely a digit too many or a misread dial. "
+                    "Check the meter before submitting.", times,
+                ).format(total=fmt_reading(total, lang), times=times,
+                         max=fmt_reading(assessment.max_consumption, lang)))
             else:
                 lines.append(_("⚠️ The consumption, {total} m³, is above the usual maximum of "
                                "{max} m³ for a period. If the reading is right, submit it "

@@ -348,6 +348,8 @@ async def test_a_gross_excess_is_called_a_likely_typo(bot_env: Any) -> None:
     times = int((Decimal(99999) - previous) / 1500)
     assert f"в {times} раз больше обычного максимума" in confirm, confirm
     assert "лишняя цифра" in confirm and "больше обычного максимума за период — " in confirm
+    await client.send("41500")  # 22 times: «раза»
+    assert f"в {int((Decimal(41500) - previous) / 1500)} раза больше" in client.last_text()
     await client.send(str(int(previous) + 1600))  # a moderate excess: the mild note
     confirm = client.last_text()
     assert "Если показания верны, всё равно отправьте их" in confirm

@@ -411,6 +411,7 @@ def test_filename_and_typed_periods() -> None:
                           ("09 - 2026", Period(2026, 9)), ("10.26", Period(2026, 10)),
                           ("2.26", Period(2026, 2)), ("02/25", Period(2025, 2))]:
         assert parse_period(typed) == period, typed
+    assert parse_period("10.0026") != Period(2026, 10)  # four digits: the year as typed
     for typed in ("13.2026", "00.2026", "2026", "октябрь", "10.202", "", "10.2026.1", "26.10",
                   "марка 2025", "в прошлом году"):
         assert parse_period(typed) is None, typed

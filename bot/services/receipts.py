@@ -66,7 +66,7 @@ def parse_period(text: str, today: Period | None = None) -> Period | None:
     text = text.strip()
     if match := _MONTH_YEAR.fullmatch(text):
         year = int(match.group(2))
-        return Period(year + 2000 if year < 100 else year, int(match.group(1)))
+        return Period(year + 2000 if len(match.group(2)) == 2 else year, int(match.group(1)))
     if match := _YEAR_MONTH.fullmatch(text):
         return Period(int(match.group(1)), int(match.group(2)))
     if match := _NAMED_MONTH.fullmatch(text):
