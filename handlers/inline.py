@@ -84,6 +84,12 @@ async def _balance(services: Services, account: LinkedAccount) -> Fetched[Balanc
         return Fetched(account, services.balance.supplier(account), failure=Failure.UNAVAILABLE)
 
 
+async def _nothing(query: InlineQuery, button: str, payload: str) -> None:
+    """No results, and a button above them into the bot (/start `payload`)."""
+    await query.answer([], cache_time=CACHE_TIME, is_personal=True,
+                       button=InlineQueryResultsButton(text=button, start_parameter=payload))
+
+
 def build_router() -> Router:
     router = Router(name=__name__)
 
@@ -91,18 +97,13 @@ def build_router() -> Router:
     async def inline_balances(query: InlineQuery, services: Services, user: User | None,
                               bot: Bot) -> None:
         if user is None or not user.is_registered:
-            await query.answer([], cache_time=CACHE_TIME, is_personal=True,
-                               button=InlineQueryResultsButton(
-                                   text=_("Register in the bot to share your balance"),
-                                   start_parameter=REGISTER_PAYLOAD))
+            await _nothing(query, _("Register in the bot to share your balance"),
+                           REGISTER_PAYLOAD)
             return
         lang = user.language
         accounts = await services.accounts.list_for(user.id)
         if not accounts:
-            await query.answer([], cache_time=CACHE_TIME, is_personal=True,
-                               button=InlineQueryResultsButton(
-                                   text=_("Link an account in the bot"),
-                                   start_parameter=REGISTER_PAYLOAD))
+            await _nothing(query, _("Link an account in the bot"), REGISTER_PAYLOAD)
             return
         chosen = []
         for account in accounts:
@@ -113,10 +114,7 @@ def build_router() -> Router:
         if not chosen:
             # Words that name none of the user's accounts: an empty list alone reads «no
             # results»; the button shows what is there to share.
-            await query.answer([], cache_time=CACHE_TIME, is_personal=True,
-                               button=InlineQueryResultsButton(
-                                   text=_("No account matches: see my accounts"),
-                                   start_parameter=ACCOUNTS_PAYLOAD))
+            await _nothing(query, _("No account matches: see my accounts"), ACCOUNTS_PAYLOAD)
             return
         chosen = chosen[:MAX_RESULTS]
         fetched = await asyncio.gather(*(_balance(services, account) for account in chosen))
