@@ -70,7 +70,7 @@ from bot.services.readings_rules import (
     other_zone_fit,
 )
 from bot.suppliers.accounts import mask_account
-from bot.suppliers.models import Supplier
+from bot.suppliers.models import Resubmission, Supplier
 from bot.views.suppliers import contacts_line
 from fsm.readings import (
     ReadingData,
@@ -181,7 +181,10 @@ def meter_text(services: Services, account: LinkedAccount, outlook: MeterOutlook
         lines.append(_("Last accepted reading: {values}, {date} ({source})").format(
             values=values_text(meter.zones, last.values, lang),
             date=fmt_date(last.taken_on, lang), source=source_label(last.source)))
-    lines += ["", window_text(outlook, lang)]
+    if outlook.decision != "refuse":
+        # Refused: the period's reading is in, and what follows says so (the window being
+        # open read «you can submit now» right above «a second one is not accepted»).
+        lines += ["", window_text(outlook, lang)]
     return "\n".join(lines)
 
 
@@ -413,7 +416,7 @@ def warnings_text(assessment: Assessment, data: ReadingData, lang: str) -> list[
 
 def confirm_text(services: Services, account: LinkedAccount, data: ReadingData,
                  assessment: Assessment, tariff: Decimal | None, cost: Decimal | None,
-                 lang: str) -> str:
+                 supplier: Supplier, lang: str) -> str:
     unit = _("m³")
     lines = [_("📋 <b>Check the reading before sending it</b>"),
              _("Meter № {serial} · {account}").format(
@@ -443,6 +446,11 @@ def confirm_text(services: Services, account: LinkedAccount, data: ReadingData,
             date=fmt_date(data.replaced_on, lang),
             values=values_text(data.zones, [Decimal(v) for v in data.replaced_values], lang))]
     warnings = warnings_text(assessment, data, lang)
+    if supplier.readings.resubmission is Resubmission.REFUSE:
+        # Said before the tap, not after it: a wrong reading stays for the month.
+        warnings.append(_("ℹ️ <b>{supplier}</b> takes one reading a month: once sent, it "
+                          "cannot be corrected here.").format(
+            supplier=_q(supplier.display_name(lang))))
     if warnings:
         lines += ["", *warnings]
     lines += ["", _("Is everything right? Press «✅ Submit».")]
@@ -697,7 +705,8 @@ async def after_values(message: Message, state: FSMContext, services: Services, 
     data.key = new_key()
     await state.set_state(ReadingStates.confirm)
     await data.save(state)
-    await message.answer(confirm_text(services, account, data, assessment, tariff, cost, lang),
+    await message.answer(confirm_text(services, account, data, assessment, tariff, cost,
+                                      supplier, lang),
                          reply_markup=confirm_keyboard(data.key))
 
 

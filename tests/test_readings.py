@@ -491,10 +491,14 @@ async def test_resubmission_refused_where_the_supplier_refuses(bot_env: Any) -> 
     (previous,) = last_values(entry.meters[0])
     await client.send("/reading")
     await client.send(str(int(previous) + 50))
+    # Said before «Submit»: there is no second chance this month.
+    assert ("ℹ️ <b>Газпром межрегионгаз Ижевск</b> принимает одни показания в месяц: после "
+            "отправки их здесь не исправить.") in client.last_text()
     await client.click("✅ Отправить")
     await client.send("/reading")
     screen = client.last_text()
     assert "Показания за ноябрь 2026 уже переданы" in screen
+    assert "передать можно сейчас" not in screen  # it said so right above, in a trial
     assert "не принимает повторные показания в том же периоде" in screen
     # «Обратитесь к поставщику» comes with the catalog's contacts (a trial had none).
     support = env.runtime.app.catalog.get("mrg_izhevsk").support
