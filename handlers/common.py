@@ -54,7 +54,12 @@ def build_router() -> Router:
         if await has_unsaved(state):
             await drop_unsaved(state)
             had_state = True
-        if kept is not None and kept.number is not None:
+        if kept is not None and kept.number is not None and had_state:
+            # Another conversation was the current one (a reading typed after leaving
+            # linking): it is what the user cancels; the paused linking goes with it.
+            text = _("Cancelled. The paused linking of account <code>{number}</code> will not "
+                     "be continued either.").format(number=mask_account(kept.number))
+        elif kept is not None and kept.number is not None:
             text = _("Cancelled: linking account <code>{number}</code> will not be continued."
                      ).format(number=mask_account(kept.number))
         else:

@@ -550,6 +550,18 @@ async def test_cancel_drops_a_paused_linking(bot_env: Any) -> None:
     assert "is paused" not in client.last_text()
     await client.send("/cancel")
     assert client.last_text() == "There is nothing to cancel."
+    # Left for a reading this time: /cancel names the reading's step first (a trial was told
+    # only about the linking while it cancelled a reading).
+    await link_directly(env, client.user.id, _second)
+    await client.send("/link")
+    await choose_supplier(client, "Moscow", supplier.display_name("en"))
+    await client.send(first.number)
+    await client.send("/reading")
+    assert (await state_of(env, client) or "").startswith("ReadingStates:")
+    await client.send("/cancel")
+    assert client.last_text() == ("Cancelled. The paused linking of account <code>•••• "
+                                  f"{first.number[-4:]}</code> will not be continued either.")
+    assert await state_of(env, client) is None
     await client.send("/link")
     assert await state_of(env, client) == "LinkStates:supplier"
 
