@@ -423,5 +423,8 @@ def test_filename_and_typed_periods() -> None:
                           ("окт. 2025", Period(2025, 10)), ("мая 2026", Period(2026, 5)),
                           ("October 2025", Period(2025, 10)), ("sept 2026", Period(2026, 9)),
                           ("октябрь", Period(2026, 10)), ("декабрь", Period(2025, 12)),
-                          ("ноябрь", Period(2026, 11)), ("Сентябрь", Period(2026, 9))]:
+                          ("ноябрь", Period(2026, 11)), ("Сентябрь", Period(2026, 9)),
+                          ("фев 26", Period(2026, 2)), ("Февраль 26", Period(2026, 2)),
+                          ("feb 26", Period(2026, 2)), ("февр. 2026", Period(2026, 2)),
+                          ("нояб. 2025", Period(2025, 11))]:
         assert parse_period(typed, today) == period, typed

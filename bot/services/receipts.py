@@ -42,18 +42,20 @@ __all__ = [
 # «10.26», «2/26» as receipts print it (the year in this century).
 _MONTH_YEAR: Final = re.compile(r"(0?[1-9]|1[0-2])\s*[./-]\s*([0-9]{4}|[0-9]{2})")
 _YEAR_MONTH: Final = re.compile(r"([0-9]{4})\s*[./-]\s*(0?[1-9]|1[0-2])")
-# «октябрь 2025», «за октябрь 2025 г.», «окт. 2025», «October 2025», «Oct 2025», «октябрь».
+# «октябрь 2025», «за октябрь 2025 г.», «окт. 2025», «October 2025», «Oct 2025», «октябрь»,
+# «фев 26», «февр. 2026» (the abbreviations the chart and Babel write).
 _NAMED_MONTH: Final = re.compile(
-    r"(?:за\s+|for\s+)?(?P<name>[^\W\d_]+)\.?(?:\s+(?P<year>[0-9]{4})(?:\s*(?:г\.?|года?))?)?",
+    r"(?:за\s+|for\s+)?(?P<name>[^\W\d_]+)\.?"
+    r"(?:\s+(?P<year>[0-9]{4}|[0-9]{2})(?:\s*(?:г\.?|года?))?)?",
     re.IGNORECASE)
 _MONTH_NAMES: Final = {
     name: month
     for month, names in enumerate((
-        "январь января янв january jan", "февраль февраля фев february feb",
+        "январь января янв january jan", "февраль февраля фев февр february feb",
         "март марта мар march mar", "апрель апреля апр april apr", "май мая may",
         "июнь июня июн june jun", "июль июля июл july jul", "август августа авг august aug",
         "сентябрь сентября сен сент september sep sept", "октябрь октября окт october oct",
-        "ноябрь ноября ноя november nov", "декабрь декабря дек december dec",
+        "ноябрь ноября ноя нояб november nov", "декабрь декабря дек december dec",
     ), start=1)
     for name in names.split()
 }
@@ -74,7 +76,8 @@ def parse_period(text: str, today: Period | None = None) -> Period | None:
         if month is None:
             return None
         if match["year"] is not None:
-            return Period(int(match["year"]), month)
+            year = int(match["year"])
+            return Period(year + 2000 if len(match["year"]) == 2 else year, month)
         if today is not None:
             return Period(today.year if month <= today.month else today.year - 1, month)
     return None
