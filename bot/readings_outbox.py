@@ -79,10 +79,10 @@ VOLUME_DECIMALS: Final = 3
 
 
 def fmt_volume(value: Decimal, lang: str, decimals: int) -> str:
-    """A consumption in a list or a total, all with the same decimals: the meter's
-    (`decimals`), at most three — «316,131», «155,601»; «316» for a whole-number meter."""
+    """A consumption, rounded to the meter's decimals (`decimals`) but three at most, and
+    written as readings are, without trailing zeros: «316,131», «155,6», «316»."""
     shown = max(0, min(decimals, VOLUME_DECIMALS))
-    return fmt_number(value.quantize(Decimal(1).scaleb(-shown), ROUND_HALF_UP), lang, shown)
+    return fmt_reading(value.quantize(Decimal(1).scaleb(-shown), ROUND_HALF_UP), lang)
 
 
 def zone_label(zone: str) -> str:

@@ -356,7 +356,7 @@ def rejection_text(assessment: Assessment, data: ReadingData, supplier: Supplier
         text = _("❌ That would be {total} m³ since the previous reading, more than "
                  "<b>{supplier}</b> accepts: at most {max} m³. Check the digits and send the "
                  "reading again.").format(
-            total=fmt_reading(assessment.total or Decimal(0), lang),
+            total=fmt_volume(assessment.total or Decimal(0), lang, data.meter().decimals),
             supplier=_q(supplier.display_name(lang)),
             max=fmt_reading(assessment.max_consumption, lang))
         hints = [hint for zone in assessment.zones
@@ -399,13 +399,13 @@ def warnings_text(assessment: Assessment, data: ReadingData, lang: str) -> list[
                     "‼️ The consumption, {total} m³, is {times} times the usual maximum of "
                     "{max} m³ for a period: most likely a digit too many or a misread dial. "
                     "Check the meter before submitting.", times,
-                ).format(total=fmt_reading(total, lang), times=times,
+                ).format(total=fmt_volume(total, lang, data.meter().decimals), times=times,
                          max=fmt_reading(assessment.max_consumption, lang)))
             else:
                 lines.append(_("⚠️ The consumption, {total} m³, is above the usual maximum of "
                                "{max} m³ for a period. If the reading is right, submit it "
                                "anyway.").format(
-                    total=fmt_reading(total, lang),
+                    total=fmt_volume(total, lang, data.meter().decimals),
                     max=fmt_reading(assessment.max_consumption, lang)))
             for zone in assessment.zones:
                 hint = mixed_zones_hint(data, zone, assessment.max_consumption, lang)
@@ -431,11 +431,11 @@ def confirm_text(services: Services, account: LinkedAccount, data: ReadingData,
             value = _("Reading: {value}").format(value=value)
         if zone.consumption is not None and len(assessment.zones) > 1:
             value += " · " + _("consumption {consumption} m³").format(
-                consumption=fmt_reading(zone.consumption, lang))
+                consumption=fmt_volume(zone.consumption, lang, data.meter().decimals))
         lines.append(value)
     if assessment.total is not None:
         lines.append(_("Consumption: <b>{total}</b> m³").format(
-            total=fmt_reading(assessment.total, lang)))
+            total=fmt_volume(assessment.total, lang, data.meter().decimals)))
     else:
         lines.append(_("Consumption: the supplier will calculate it."))
     if cost is not None and tariff is not None:
@@ -779,8 +779,14 @@ async def send_chart(message: Message, services: Services, user: User,
     from bot.documents.chart import render_consumption_chart  # Pillow loads with the first chart
 
     # Pillow holds the GIL only in parts; off the event loop, other chats are not kept waiting.
+    def value_label(value: Decimal) -> str:
+        # Whole cubic metres, one decimal for small fractional values; the user's separator.
+        whole = value == value.to_integral_value() or value >= 100
+        return fmt_volume(value, lang, 0 if whole else 1)
+
     png = await asyncio.to_thread(render_consumption_chart, points, title=title,
-                                  unit_label=_("m³"), month_label=month_label)
+                                  unit_label=_("m³"), month_label=month_label,
+                                  value_label=value_label)
     total = sum((value for _period, value in points), Decimal(0))
     caption = _("📊 Monthly gas consumption of meter № {serial}, {account}. Total: {total} m³."
                 ).format(serial=_q(meter.serial),

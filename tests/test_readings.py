@@ -305,6 +305,13 @@ async def test_mixed_up_zones_are_pointed_out(bot_env: Any) -> None:
     await client.send(typed(day + 4))  # the day's value again, for the night
     confirm = client.last_text()
     assert "больше обычного максимума" in confirm
+    # Five-decimal dials, consumption with three at most (it read «3 865,88849 м³»).
+    import re
+
+    shown = re.findall(r"расход ([\d\xa0]+(?:,\d+)?) м³|Расход: <b>([\d\xa0]+(?:,\d+)?)</b>",
+                       confirm)
+    assert len(shown) == 3, confirm
+    assert all(len((a or b).partition(",")[2]) <= 3 for a, b in shown), shown
     from bot.readings_outbox import fmt_reading
 
     assert (f"🔀 {fmt_reading(day + 4, 'ru')} похоже на показание зоны <b>день</b> "
@@ -769,7 +776,7 @@ async def test_history_and_chart(bot_env: Any, lang: str) -> None:
     assert all(answer.obj.text is None for answer in client.answered_callbacks()[-2:])
 
 
-def test_consumption_in_lists_has_the_meters_decimals_at_most_three() -> None:
+def test_consumption_is_shown_with_the_meters_decimals_at_most_three() -> None:
     """A trial saw «+316.1312 m³» beside «+155.60064 m³» in a Петербург meter's history (five
     decimals, trailing zeros dropped) and «Total: 1,750.58491 m³» under the chart."""
     from bot.readings_outbox import fmt_volume
@@ -777,6 +784,6 @@ def test_consumption_in_lists_has_the_meters_decimals_at_most_three() -> None:
     assert fmt_volume(Decimal("316.13120"), "en", 5) == "316.131"
     assert fmt_volume(Decimal("155.60064"), "en", 5) == "155.601"
     assert fmt_volume(Decimal("1750.58491"), "ru", 5) == "1\xa0750,585"
-    assert fmt_volume(Decimal("155.6"), "ru", 3) == "155,600"
+    assert fmt_volume(Decimal("155.6"), "ru", 3) == "155,6"  # as the confirmation writes it
     assert fmt_volume(Decimal("316"), "ru", 0) == "316"
     assert fmt_volume(Decimal("316.5"), "en", 0) == "317"
