@@ -299,6 +299,7 @@ def build_router() -> Router:
                    config: Settings, runtime: Runtime) -> None:
         query = parse_logs_query(command.args, timedelta(days=config.event_retention_days))
         user_id: int | None = None
+        ticket: SupportTicket | None = None
         if query is not None and query.ticket_id is not None:
             ticket = await services.support.get(query.ticket_id)
             if ticket is None:
@@ -324,8 +325,9 @@ def build_router() -> Router:
             await message.reply(_("No events of user <code>{user_id}</code> in the last "
                                   "{span}.").format(user_id=user_id, span=span))
             return
-        # In the deployment's zone (Moscow time unless set otherwise), named.
-        zone = config.default_timezone
+        # As the ticket's post shows them: in its zone; for a user, their account's.
+        zone = (await services.support.ticket_zone(ticket) if ticket is not None
+                else await services.support.user_zone(user_id))
         lines = [scrub(format_event(event, ZoneInfo(zone))) for event in events]
         header = _("📜 Events of user <code>{user_id}</code> in the last {span} ({zone}): "
                    "{count}").format(user_id=user_id, span=span, count=len(events),

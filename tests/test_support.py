@@ -209,6 +209,14 @@ async def test_ticket_round_trip_user_support_user_close(bot_env: Any) -> None:
     leaks.remember(entry.number)
     assert_no_leaks(env)
 
+    # /logs shows the same events at the same times as the post: by ticket and by user id
+    # (a trial saw 00:42 МСК+2 on the post and 22:42 МСК from /logs).
+    stamp = events[-1][:19]
+    for asked in ("/logs #1", "/logs 6201"):
+        await staff.send(asked)
+        shown = support_texts(env)[-1]
+        assert "(МСК+2):" in shown and stamp in shown, (asked, shown)
+
 
 async def test_reply_button_and_user_closing_the_ticket(bot_env: Any) -> None:
     env = await bot_env(support_chat_id=SUPPORT_CHAT)

@@ -204,6 +204,13 @@ class SupportService:
         supplier = self.app.catalog.get(account.supplier_code) if account is not None else None
         return supplier.timezone if supplier is not None else self.app.settings.default_timezone
 
+    async def user_zone(self, user_id: int) -> str:
+        """The zone a user's events are shown in when no ticket is named: their default
+        account's supplier's (their tickets' usually are), else DEFAULT_TIMEZONE."""
+        accounts = await self.accounts.for_user(user_id)
+        default = next((a for a in accounts if a.is_default), accounts[0] if accounts else None)
+        return self.zone_of(default)
+
     async def ticket_zone(self, ticket: SupportTicket) -> str:
         account = (await self.accounts.get(ticket.user_id, ticket.account_id)
                    if ticket.account_id is not None else None)
