@@ -675,7 +675,8 @@ def build_router() -> Router:
         if len(found) == 1:
             supplier = found[0]
             name, region = supplier.display_name(lang), supplier.region.get(lang)
-            if region not in name:  # «… Пятигорск (Республика Дагестан)» names it already
+            # «… Пятигорск (Республика Дагестан)», «Krymgazseti (Crimea)» name a place already.
+            if region not in name and not name.endswith(")"):
                 name = f"{name} ({region})"
             text = _("Found: <b>{name}</b>.\nTap it to confirm, or type another "
                      "query.").format(name=_q(name))

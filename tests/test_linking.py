@@ -284,6 +284,16 @@ async def test_crimea_unit_found_by_typing(bot_env: Any, lang: str) -> None:
     assert (await context.get_data())["unit"] == "kerch"
 
 
+async def test_one_supplier_found_is_named_with_one_place(bot_env: Any) -> None:
+    """A trial read «Found: Krymgazseti (Crimea) (Republic of Crimea).»"""
+    env = await bot_env()
+    client = env.client(language_code="en")
+    await register(client, "en")
+    await client.send("/link")
+    await client.send("Krymgazseti")
+    assert client.last_text().startswith("Found: <b>Krymgazseti (Crimea)</b>.")
+
+
 async def test_unit_step_goes_back_to_the_suppliers(bot_env: Any) -> None:
     """A trial chose Крымгазсети by mistake: the 3 pages of УЭГХ had no way back but /cancel."""
     env = await bot_env()
