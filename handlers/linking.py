@@ -15,7 +15,7 @@ from typing import Any
 
 from aiogram import Bot, F, Router, html
 from aiogram.exceptions import TelegramBadRequest
-from aiogram.filters import Command
+from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
@@ -642,6 +642,16 @@ def build_router() -> Router:
         await state.set_state(kept.step)
         await resumed.save(state)
         await ask_again(message, state, services, user, kept.step, resumed, resumed_supplier)
+
+    @router.message(StateFilter(LinkStates), F.text.startswith("/"))
+    async def unknown_command(message: Message, state: FSMContext) -> None:
+        # Known commands were taken by their routers: this one is a typo or unknown, not a
+        # supplier to search for («/language») or an account number («/balanse»).
+        command = (message.text or "/").split(maxsplit=1)[0]
+        text = _("I don't know the command {command}: /help lists what I can do.").format(
+            command=html.quote(command[:64]))
+        hint = step_hint(await state.get_state())
+        await message.answer(f"{text}\n{hint}" if hint else text)
 
     @router.message(LinkStates.resume, F.func(is_step_input))
     async def resume_input(message: Message, state: FSMContext, services: Services,

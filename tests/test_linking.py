@@ -294,6 +294,23 @@ async def test_one_supplier_found_is_named_with_one_place(bot_env: Any) -> None:
     assert client.last_text().startswith("Found: <b>Krymgazseti (Crimea)</b>.")
 
 
+async def test_an_unknown_command_midway_is_not_taken_as_the_steps_input(
+        bot_env: Any) -> None:
+    """A trial's «/language» was searched for as a supplier, «/balanse» read as a number."""
+    env = await bot_env()
+    client = env.client(language_code="en")
+    await register(client, "en")
+    await client.send("/link")
+    await client.send("/language")
+    assert client.last_text() == ("I don't know the command /language: /help lists what I "
+                                  "can do.\nNow: choose the supplier.")
+    await choose_supplier(client, "Perm", "Gazprom Mezhregiongaz Perm")
+    await client.send("/balanse")
+    assert "I don't know the command /balanse" in client.last_text()
+    assert "Now: send the account number." in client.last_text()
+    assert await state_of(env, client) == "LinkStates:number"
+
+
 async def test_unit_step_goes_back_to_the_suppliers(bot_env: Any) -> None:
     """A trial chose Крымгазсети by mistake: the 3 pages of УЭГХ had no way back but /cancel."""
     env = await bot_env()
