@@ -506,6 +506,17 @@ async def _supplier_of(state: FSMContext, services: Services) -> tuple[LinkData,
     return data, services.linking.supplier(data.supplier)
 
 
+async def _supplier_or_restart(message: Message, state: FSMContext, services: Services,
+                               user: User) -> tuple[LinkData, Supplier] | None:
+    """The step's data and supplier; None after starting over when the operator removed
+    the supplier meanwhile."""
+    data, supplier = await _supplier_of(state, services)
+    if supplier is None:
+        await start_linking(message, state, services, user)
+        return None
+    return data, supplier
+
+
 async def _edit(message: Message, text: str, markup: InlineKeyboardMarkup | None) -> None:
     try:
         await message.edit_text(text, reply_markup=markup)
@@ -828,10 +839,10 @@ def build_router() -> Router:
     @router.message(LinkStates.unit, F.text, F.func(is_step_input))
     async def unit_typed(message: Message, state: FSMContext, services: Services,
                          user: User) -> None:
-        data, supplier = await _supplier_of(state, services)
-        if supplier is None:
-            await start_linking(message, state, services, user)
+        known = await _supplier_or_restart(message, state, services, user)
+        if known is None:
             return
+        data, supplier = known
         lang = user.language
         found = find_units(supplier, message.text or "")
         if len(found) == 1:
@@ -850,10 +861,10 @@ def build_router() -> Router:
     @router.message(LinkStates.unit)
     async def unit_bad_input(message: Message, state: FSMContext, services: Services,
                              user: User) -> None:
-        _data, supplier = await _supplier_of(state, services)
-        if supplier is None:
-            await start_linking(message, state, services, user)
+        known = await _supplier_or_restart(message, state, services, user)
+        if known is None:
             return
+        _data, supplier = known
         await message.answer(_("Please choose your unit (УЭГХ) with the buttons below, or type "
                                "the town it is named after."),
                              reply_markup=units_keyboard(supplier, user.language, 0))
@@ -863,10 +874,10 @@ def build_router() -> Router:
     @router.message(LinkStates.number, F.text)
     async def number_sent(message: Message, state: FSMContext, services: Services, user: User,
                           event_log: EventContext | None = None) -> None:
-        data, supplier = await _supplier_of(state, services)
-        if supplier is None:
-            await start_linking(message, state, services, user)
+        known = await _supplier_or_restart(message, state, services, user)
+        if known is None:
             return
+        data, supplier = known
         try:
             number = services.linking.check_number(supplier, message.text or "")
         except InvalidAccountNumber as exc:
@@ -877,10 +888,10 @@ def build_router() -> Router:
     @router.message(LinkStates.number)
     async def number_bad_input(message: Message, state: FSMContext, services: Services,
                                user: User) -> None:
-        _data, supplier = await _supplier_of(state, services)
-        if supplier is None:
-            await start_linking(message, state, services, user)
+        known = await _supplier_or_restart(message, state, services, user)
+        if known is None:
             return
+        _data, supplier = known
         await message.answer(_("Send the account number as text — digits only.") + "\n\n"
                              + number_help(supplier, user.language))
 
@@ -903,10 +914,10 @@ def build_router() -> Router:
     @router.message(LinkStates.proof)
     async def proof_bad_input(message: Message, state: FSMContext, services: Services,
                               user: User) -> None:
-        _data, supplier = await _supplier_of(state, services)
-        if supplier is None:
-            await start_linking(message, state, services, user)
+        known = await _supplier_or_restart(message, state, services, user)
+        if known is None:
             return
+        _data, supplier = known
         await message.answer(_("Please choose how to prove ownership with the buttons below."),
                              reply_markup=proof_keyboard(supplier, user.language))
 
@@ -997,10 +1008,10 @@ def build_router() -> Router:
     @router.message(LinkStates.payment)
     async def payment_bad_input(message: Message, state: FSMContext, services: Services,
                                 user: User) -> None:
-        _data, supplier = await _supplier_of(state, services)
-        if supplier is None:
-            await start_linking(message, state, services, user)
+        known = await _supplier_or_restart(message, state, services, user)
+        if known is None:
             return
+        _data, supplier = known
         await message.answer(
             _("Send the amount as text, for example <code>1250,50</code>, or <code>0</code> if "
               "nothing was paid in {year}.").format(year=payment_year(supplier, services)))
